@@ -1,0 +1,76 @@
+"""The FastAPI app: create_app(settings, engine=None); state lives on app.state."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request, Response
+
+from freehold import __version__
+from freehold.api import errors
+from freehold.api.routes import health, v1
+from freehold.api.service import Service
+from freehold.config import Settings
+from freehold.engine.types import Engine
+from freehold.errors import FreeholdError
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings, engine: Engine) -> FastAPI:
+    """The app serving ``engine``; its lifespan loads the model in the background so that
+    /health answers 503 while loading, and stops the engine at shutdown."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        loading = asyncio.create_task(_load(app, engine))
+        try:
+            yield
+        finally:
+            loading.cancel()
+            await engine.stop()
+
+    app = FastAPI(title="freehold", version=__version__, lifespan=lifespan)
+    app.state.settings = settings
+    app.state.service = Service(settings, engine)
+    app.state.api_keys = settings.api_keys()
+    app.state.load_error = None
+    errors.install(app)
+    app.middleware("http")(_body_limit(settings.max_body_bytes))
+    app.include_router(health)
+    app.include_router(v1)
+    return app
+
+
+async def _load(app: FastAPI, engine: Engine) -> None:
+    try:
+        await engine.start()
+    except Exception as exc:  # the server cannot serve without its model: stop it
+        log.error("could not load the model: %s", exc)
+        app.state.load_error = exc
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _body_limit(
+    limit: int,
+) -> Callable[[Request, Callable[[Request], Awaitable[Response]]], Awaitable[Response]]:
+    async def middleware(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        length = request.headers.get("content-length")
+        if length and length.isdigit() and int(length) > limit:
+            return errors.error_response(
+                FreeholdError(
+                    f"request body of {length} bytes is over the limit of {limit} bytes",
+                    status=413,
+                    code="request_too_large",
+                )
+            )
+        return await call_next(request)
+
+    return middleware

@@ -1,0 +1,86 @@
+"""Every error leaves the server as OpenAI's error JSON; this is the one place that renders it."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from freehold.errors import FreeholdError
+
+log = logging.getLogger(__name__)
+
+_HTTP_TYPES = {
+    401: "authentication_error",
+    404: "not_found_error",
+    405: "invalid_request_error",
+    413: "invalid_request_error",
+    429: "rate_limit_error",
+}
+
+
+def error_response(exc: FreeholdError) -> JSONResponse:
+    return JSONResponse(exc.to_dict(), status_code=exc.status, headers=exc.headers)
+
+
+def _param(loc: tuple[int | str, ...]) -> str | None:
+    parts = [str(p) for p in loc if p != "body"]
+    return ".".join(parts) or None
+
+
+def validation_error(exc: RequestValidationError) -> FreeholdError:
+    first = exc.errors()[0]
+    loc = tuple(first.get("loc", ()))
+    param = _param(loc)
+    if first.get("type") == "json_invalid":
+        return FreeholdError(f"the body is not valid JSON: {first.get('msg')}", code="invalid_json")
+    if param is None:
+        return FreeholdError(
+            "the request body must be a JSON object (send it with Content-Type: application/json)",
+            code="invalid_json",
+        )
+    if first.get("type") == "extra_forbidden":
+        return FreeholdError(
+            f"unrecognized request argument supplied: {param}",
+            param=param,
+            code="unsupported_parameter",
+        )
+    return FreeholdError(
+        f"invalid value for '{param}': {first.get('msg')}", param=param, code="invalid_value"
+    )
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(FreeholdError)
+    async def _freehold(_: Request, exc: FreeholdError) -> JSONResponse:
+        if exc.status >= 500:
+            log.error("%s", exc.message)
+        return error_response(exc)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        return error_response(validation_error(exc))
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        message = str(exc.detail)
+        if exc.status_code == 404:
+            message = f"no such endpoint: {request.method} {request.url.path}"
+        err = FreeholdError(
+            message,
+            status=exc.status_code,
+            type=_HTTP_TYPES.get(exc.status_code, "invalid_request_error"),
+            code="not_found" if exc.status_code == 404 else None,
+            headers=dict(exc.headers or {}),
+        )
+        return error_response(err)
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+        log.exception("unexpected error")
+        return error_response(
+            FreeholdError(f"internal error: {type(exc).__name__}", status=500, type="server_error")
+        )

@@ -1,0 +1,93 @@
+"""HTTP routes: near-empty functions over the Service."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request, Response
+from fastapi.responses import JSONResponse
+
+from freehold.api.auth import require_api_key
+from freehold.api.schemas import ChatCompletionRequest, CompletionRequest
+from freehold.api.service import Service
+from freehold.api.sse import respond
+from freehold.engine.types import ModelInfo
+from freehold.errors import FreeholdError, not_found
+
+ERROR = {"description": "OpenAI-shaped error", "content": {"application/json": {}}}
+RESPONSES: dict[int | str, dict[str, Any]] = {
+    code: ERROR for code in (400, 401, 404, 413, 429, 503)
+}
+
+health = APIRouter()
+v1 = APIRouter(prefix="/v1", dependencies=[Depends(require_api_key)], responses=RESPONSES)
+
+
+def service(request: Request) -> Service:
+    return request.app.state.service  # type: ignore[no-any-return]
+
+
+def model_card(info: ModelInfo, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {
+        "id": info.id,
+        "object": "model",
+        "created": info.created,
+        "owned_by": info.owned_by,
+        "meta": {
+            "context_length": info.context_length,
+            "slot_context": info.n_ctx_slot,
+            "architecture": info.architecture,
+            "quantization": info.quantization,
+            "parameters": info.n_params,
+            "size_bytes": info.size_bytes,
+            "aliases": list(info.aliases),
+            "path": info.path,
+            "chat_template": info.chat_template is not None,
+            **(extra or {}),
+        },
+    }
+
+
+@health.get("/health")
+async def get_health(request: Request) -> JSONResponse:
+    svc = service(request)
+    if not svc.engine.ready:
+        err = FreeholdError(
+            "the model is loading", status=503, type="server_error", code="model_not_ready"
+        )
+        return JSONResponse(
+            {"status": "loading", **err.to_dict()}, status_code=503, headers={"Retry-After": "2"}
+        )
+    return JSONResponse(
+        {"status": "ok", "model": model_card(svc.engine.info), "slots": svc.engine_load()}
+    )
+
+
+@v1.get("/models")
+async def list_models(request: Request) -> dict[str, Any]:
+    svc = service(request)
+    return {"object": "list", "data": [model_card(svc.engine.info, svc.capabilities())]}
+
+
+@v1.get("/models/{model_id:path}")
+async def get_model(model_id: str, request: Request) -> dict[str, Any]:
+    svc = service(request)
+    if model_id not in svc.model_ids():
+        raise not_found(
+            f"the model '{model_id}' does not exist", code="model_not_found", param="model"
+        )
+    return model_card(svc.engine.info, svc.capabilities())
+
+
+@v1.post("/chat/completions")
+async def chat_completions(body: ChatCompletionRequest, request: Request) -> Response:
+    svc = service(request)
+    prepared = svc.chat(body)
+    return await respond(prepared, svc.engine.generate(prepared.request), body.stream)
+
+
+@v1.post("/completions")
+async def completions(body: CompletionRequest, request: Request) -> Response:
+    svc = service(request)
+    prepared = svc.completion(body)
+    return await respond(prepared, svc.engine.generate(prepared.request), body.stream)

@@ -1,0 +1,223 @@
+"""Pure translation between OpenAI's wire format and the engine's vocabulary.
+
+Requests become GenerationRequests; engine Chunks become OpenAI stream chunks; a
+non-streaming response is a fold over those very chunks (one generation path).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from freehold import __version__
+from freehold.api.schemas import ChatCompletionRequest, CompletionRequest, Message, Sampling
+from freehold.engine.types import Chunk, SamplingParams, Usage
+from freehold.errors import FreeholdError, bad_request
+
+MAX_STOPS = 16
+FINGERPRINT = f"freehold-{__version__}"
+
+# OpenAI fields freehold does not implement, and the values that mean "not asked for".
+_UNSUPPORTED: dict[str, Callable[[Any], bool]] = {
+    "n": lambda v: v in (None, 1),
+    "logprobs": lambda v: not v,
+    "top_logprobs": lambda v: not v,
+    "tools": lambda v: not v,
+    "tool_choice": lambda v: v in (None, "none", "auto"),
+    "functions": lambda v: not v,
+    "function_call": lambda v: v in (None, "none", "auto"),
+    "response_format": lambda v: v is None or v.get("type") == "text",
+    "audio": lambda v: v is None,
+    "modalities": lambda v: v is None or v == ["text"],
+    "prediction": lambda v: v is None,
+    "web_search_options": lambda v: v is None,
+    "echo": lambda v: not v,
+    "suffix": lambda v: not v,
+    "best_of": lambda v: v in (None, 1),
+}
+
+
+def refuse_unsupported(body: Sampling) -> None:
+    for name in body.model_fields_set & _UNSUPPORTED.keys():
+        if not _UNSUPPORTED[name](getattr(body, name)):
+            raise FreeholdError(
+                f"'{name}' is not supported by freehold with the value given",
+                param=name,
+                code="unsupported_parameter",
+            )
+
+
+def sampling_params(body: Sampling, defaults: SamplingParams | None = None) -> SamplingParams:
+    d = defaults or SamplingParams()
+    bias: dict[int, float] = {}
+    for key, value in (body.logit_bias or {}).items():
+        if not key.lstrip("-").isdigit():
+            raise bad_request(f"logit_bias keys must be token ids, got {key!r}", "logit_bias")
+        bias[int(key)] = value
+
+    def pick(value: Any, default: Any) -> Any:
+        return default if value is None else value
+
+    return SamplingParams(
+        temperature=pick(body.temperature, d.temperature),
+        top_p=pick(body.top_p, d.top_p),
+        top_k=pick(body.top_k, d.top_k),
+        min_p=pick(body.min_p, d.min_p),
+        seed=body.seed,
+        presence_penalty=pick(body.presence_penalty, d.presence_penalty),
+        frequency_penalty=pick(body.frequency_penalty, d.frequency_penalty),
+        repeat_penalty=pick(body.repeat_penalty, d.repeat_penalty),
+        logit_bias=bias,
+        ignore_eos=body.ignore_eos,
+    )
+
+
+def stop_strings(stop: str | list[str] | None) -> tuple[str, ...]:
+    stops = [stop] if isinstance(stop, str) else list(stop or [])
+    if len(stops) > MAX_STOPS:
+        raise bad_request(f"at most {MAX_STOPS} stop strings are accepted", "stop")
+    return tuple(s for s in stops if s)
+
+
+def max_tokens(body: ChatCompletionRequest | CompletionRequest) -> int | None:
+    limit = getattr(body, "max_completion_tokens", None)
+    return limit if limit is not None else body.max_tokens
+
+
+def message_dicts(messages: Iterable[Message]) -> list[dict[str, Any]]:
+    """Messages as chat templates expect them: text parts joined, developer → system."""
+    out = []
+    for m in messages:
+        d = m.model_dump(exclude_none=True)
+        if isinstance(m.content, list):
+            d["content"] = "\n".join(part.text for part in m.content)
+        d.setdefault("content", "")
+        d["role"] = "system" if m.role == "developer" else m.role
+        out.append(d)
+    return out
+
+
+def completion_prompt(prompt: str | list[str]) -> str:
+    if isinstance(prompt, str):
+        return prompt
+    if len(prompt) == 1:
+        return prompt[0]
+    raise FreeholdError(
+        "a list of several prompts is not supported; send one request each",
+        param="prompt",
+        code="unsupported_parameter",
+    )
+
+
+def usage_dict(usage: Usage | None) -> dict[str, Any] | None:
+    if usage is None:
+        return None
+    return {
+        "prompt_tokens": usage.prompt_tokens,
+        "completion_tokens": usage.completion_tokens,
+        "total_tokens": usage.total_tokens,
+        "prompt_tokens_details": {"cached_tokens": usage.cached_tokens},
+        "completion_tokens_details": {"reasoning_tokens": usage.reasoning_tokens},
+    }
+
+
+@dataclass
+class ResponseMeta:
+    model: str
+    chat: bool
+    include_usage: bool = False
+    id: str = ""
+    created: int = field(default_factory=lambda: int(time.time()))
+
+    def __post_init__(self) -> None:
+        self.id = self.id or f"{'chatcmpl' if self.chat else 'cmpl'}-{uuid.uuid4().hex}"
+
+    def envelope(
+        self, choices: list[dict[str, Any]], usage: Usage | None = None, last: bool = False
+    ) -> dict[str, Any]:
+        obj = "chat.completion.chunk" if self.chat else "text_completion"
+        out: dict[str, Any] = {
+            "id": self.id,
+            "object": obj,
+            "created": self.created,
+            "model": self.model,
+            "system_fingerprint": FINGERPRINT,
+            "choices": choices,
+        }
+        if self.include_usage:
+            out["usage"] = usage_dict(usage) if last else None
+        return out
+
+
+Delta = dict[str, str]
+Splitter = Callable[[Chunk], Delta]
+
+
+def plain_split(chunk: Chunk) -> Delta:
+    return {"content": chunk.text} if chunk.text else {}
+
+
+async def stream_events(
+    meta: ResponseMeta, chunks: AsyncIterator[Chunk], split: Splitter = plain_split
+) -> AsyncIterator[dict[str, Any]]:
+    """OpenAI stream chunks for the engine's chunks: the role first, then deltas, then the
+    finish reason, then (if asked) a usage chunk with empty choices."""
+    if meta.chat:
+        yield meta.envelope([_choice(meta, {"role": "assistant", "content": ""})])
+    async for chunk in chunks:
+        delta = split(chunk)
+        if delta or chunk.finish_reason:
+            yield meta.envelope([_choice(meta, delta, chunk.finish_reason)])
+        if chunk.finish_reason is not None:
+            if meta.include_usage:
+                yield meta.envelope([], chunk.usage, last=True)
+            return
+
+
+def _choice(meta: ResponseMeta, delta: Delta, finish: str | None = None) -> dict[str, Any]:
+    if meta.chat:
+        return {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
+    return {"index": 0, "text": delta.get("content", ""), "logprobs": None, "finish_reason": finish}
+
+
+async def fold(meta: ResponseMeta, events: AsyncIterator[dict[str, Any]]) -> dict[str, Any]:
+    """The non-streaming response: the stream's chunks folded into one object."""
+    parts: dict[str, list[str]] = {}
+    finish: str | None = None
+    usage: dict[str, Any] | None = None
+    async for event in events:
+        usage = event.get("usage") or usage
+        for choice in event["choices"]:
+            finish = choice["finish_reason"] or finish
+            fields = choice["delta"] if meta.chat else {"content": choice["text"]}
+            for key, text in fields.items():
+                if key != "role":
+                    parts.setdefault(key, []).append(text)
+    texts = {key: "".join(chunks) for key, chunks in parts.items()}
+    base = meta.envelope([], last=True)
+    base.pop("usage", None)
+    base["usage"] = usage
+    if meta.chat:
+        message: dict[str, Any] = {
+            "role": "assistant",
+            "content": texts.pop("content", ""),
+            "refusal": None,
+            **texts,
+        }
+        base["object"] = "chat.completion"
+        base["choices"] = [
+            {"index": 0, "message": message, "logprobs": None, "finish_reason": finish}
+        ]
+    else:
+        base["choices"] = [
+            {
+                "index": 0,
+                "text": texts.get("content", ""),
+                "logprobs": None,
+                "finish_reason": finish,
+            }
+        ]
+    return base

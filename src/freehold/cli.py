@@ -1,0 +1,70 @@
+"""Command line: parses flags into Settings and hands over; no logic of its own."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, get_args, get_origin
+
+from freehold import __version__
+from freehold.config import Settings
+
+
+def _add_setting_flags(parser: argparse.ArgumentParser) -> None:
+    """One flag per Settings field that names flags; help text is the field's description."""
+    for name, field in Settings.model_fields.items():
+        extra = field.json_schema_extra
+        flags = extra.get("flags") if isinstance(extra, dict) else None
+        if not flags:
+            continue
+        kwargs: dict[str, Any] = {
+            "dest": name,
+            "default": argparse.SUPPRESS,
+            "help": field.description,
+        }
+        annotation = field.annotation
+        if annotation is bool:
+            kwargs["action"] = argparse.BooleanOptionalAction
+        elif get_origin(annotation) is list:
+            kwargs["action"] = "append"
+        else:
+            choices = get_args(annotation) if "Literal" in str(annotation) else None
+            if choices:
+                kwargs["choices"] = choices
+            else:
+                kwargs["metavar"] = name.upper()
+        parser.add_argument(*flags, **kwargs)  # type: ignore[arg-type]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="freehold", description="A local open-weights inference server."
+    )
+    parser.add_argument("--version", action="version", version=f"freehold {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="serve a GGUF model over an OpenAI-compatible API")
+    serve.add_argument("--config", type=Path, help="YAML settings file (see configs/)")
+    _add_setting_flags(serve)
+    serve.set_defaults(func=_serve)
+    from freehold.download.cli import register
+
+    register(commands)
+    return parser
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from freehold.server import serve
+
+    overrides = {k: v for k, v in vars(args).items() if k in Settings.model_fields}
+    return serve(overrides, args.config)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,207 @@
+"""Settings: the single source of defaults and help text.
+
+Precedence: command-line flags > environment (FREEHOLD_*) > YAML file (--config) > defaults.
+Each field's ``flags`` name its command-line options, spelled as llama-server spells them.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+
+Switch = Literal["on", "off", "auto"]
+ReasoningShape = Literal["reasoning_content", "reasoning", "both", "inline", "hidden"]
+
+
+def _flags(*names: str) -> Any:
+    return {"flags": list(names)}
+
+
+def default_models_dir() -> Path:
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("freehold")) / "models"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="FREEHOLD_", extra="forbid")
+
+    model: str | None = Field(
+        None,
+        description="GGUF file path or hub reference (owner/repo:QUANT, alias); "
+        "default: the embedded SmolLM2-135M-Instruct",
+        json_schema_extra=_flags("-m", "--model"),
+    )
+    alias: str | None = Field(
+        None,
+        description="model id to serve under (default: derived from the file name)",
+        json_schema_extra=_flags("-a", "--alias"),
+    )
+    host: str = Field(
+        "127.0.0.1", description="address to bind", json_schema_extra=_flags("--host")
+    )
+    port: int = Field(
+        8000, ge=0, le=65535, description="port to bind", json_schema_extra=_flags("--port")
+    )
+    ctx_size: int = Field(
+        8192,
+        ge=0,
+        description="total context size in tokens, shared by the slots "
+        "(0 = the model's training context)",
+        json_schema_extra=_flags("-c", "--ctx-size"),
+    )
+    parallel: int = Field(
+        0,
+        ge=0,
+        description="number of slots decoded together (0 = auto from context and cores)",
+        json_schema_extra=_flags("-np", "--parallel"),
+    )
+    threads: int = Field(
+        0,
+        ge=0,
+        description="threads for generation (0 = all cores)",
+        json_schema_extra=_flags("-t", "--threads"),
+    )
+    threads_batch: int = Field(
+        0,
+        ge=0,
+        description="threads for prompt processing (0 = same as --threads)",
+        json_schema_extra=_flags("-tb", "--threads-batch"),
+    )
+    n_gpu_layers: int = Field(
+        -1,
+        description="layers to offload to the GPU (-1 = all; ignored by a CPU build)",
+        json_schema_extra=_flags("-ngl", "--n-gpu-layers", "--gpu-layers"),
+    )
+    batch_size: int = Field(
+        512,
+        ge=16,
+        description="most tokens decoded in one step (prompt chunk size)",
+        json_schema_extra=_flags("-b", "--batch-size"),
+    )
+    flash_attn: Switch = Field(
+        "auto",
+        description="flash attention: on, off or auto",
+        json_schema_extra=_flags("-fa", "--flash-attn"),
+    )
+    max_queue: int = Field(
+        64,
+        ge=0,
+        description="requests that may wait for a slot; beyond it the server "
+        "answers 429 with Retry-After",
+        json_schema_extra=_flags("--max-queue"),
+    )
+    max_body_bytes: int = Field(
+        8 << 20,
+        ge=1024,
+        description="largest request body accepted (bytes)",
+        json_schema_extra=_flags("--max-body-bytes"),
+    )
+    api_key: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="API key clients must send as a Bearer token "
+        "(repeatable; env: comma-separated)",
+        json_schema_extra=_flags("--api-key"),
+    )
+    api_key_file: Path | None = Field(
+        None,
+        description="file with one API key per line",
+        json_schema_extra=_flags("--api-key-file"),
+    )
+    chat_template: str | None = Field(
+        None,
+        description="chat template (Jinja text or a file path) overriding the model's",
+        json_schema_extra=_flags("--chat-template"),
+    )
+    fallback_template: str = Field(
+        "chatml",
+        description="template for models that have none: 'chatml' or Jinja text or a file path",
+        json_schema_extra=_flags("--fallback-template"),
+    )
+    reasoning: Switch = Field(
+        "auto",
+        description="thinking when a request does not say: on, off or auto "
+        "(the model's own default)",
+        json_schema_extra=_flags("--reasoning"),
+    )
+    reasoning_format: ReasoningShape = Field(
+        "reasoning_content",
+        description="where thinking goes in responses",
+        json_schema_extra=_flags("--reasoning-format"),
+    )
+    reasoning_budgets: dict[str, int | None] = Field(
+        default_factory=lambda: {"minimal": 256, "low": 1024, "medium": 4096, "high": None},
+        description="thinking-token budget of each reasoning_effort level (YAML/env JSON)",
+    )
+    models_dir: Path = Field(
+        default_factory=default_models_dir,
+        description="local model store",
+        json_schema_extra=_flags("--models-dir"),
+    )
+    offline: bool = Field(
+        False,
+        description="never touch the network (sets HF_HUB_OFFLINE=1)",
+        json_schema_extra=_flags("--offline"),
+    )
+    hf_token: str | None = Field(
+        default_factory=lambda: os.environ.get("HF_TOKEN"),
+        description="Hugging Face token for gated or private repos (default: $HF_TOKEN)",
+        json_schema_extra=_flags("--token"),
+    )
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        "info",
+        description="log level",
+        json_schema_extra=_flags("--log-level"),
+    )
+
+    @field_validator("api_key", mode="before")
+    @classmethod
+    def _split_keys(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [k.strip() for k in value.split(",") if k.strip()]
+        return value
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, YamlConfigSettingsSource(settings_cls))
+
+    def api_keys(self) -> list[str]:
+        """Every accepted key: --api-key values plus the lines of --api-key-file."""
+        keys = list(self.api_key)
+        if self.api_key_file is not None:
+            lines = self.api_key_file.read_text().splitlines()
+            keys += [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+        return keys
+
+
+def load_settings(overrides: dict[str, Any] | None = None, config: Path | None = None) -> Settings:
+    """Settings from flags (``overrides``), env, and the YAML file ``config`` (or $FREEHOLD_CONFIG)."""
+    config = config or (Path(p) if (p := os.environ.get("FREEHOLD_CONFIG")) else None)
+    if config is None:
+        return Settings(**(overrides or {}))
+
+    class FromFile(Settings):
+        model_config = SettingsConfigDict(
+            env_prefix="FREEHOLD_", extra="forbid", yaml_file=str(config)
+        )
+
+    if not config.is_file():
+        raise FileNotFoundError(f"config file not found: {config}")
+    return FromFile(**(overrides or {}))

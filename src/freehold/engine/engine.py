@@ -1,0 +1,120 @@
+"""LlamaEngine: the Engine protocol over the scheduler thread, for the asyncio side."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncGenerator
+from pathlib import Path
+
+from freehold.engine.llama import BackendConfig, LlamaBackend
+from freehold.engine.scheduler import Job, Scheduler
+from freehold.engine.types import Chunk, GenerationRequest, ModelInfo
+from freehold.errors import FreeholdError
+
+log = logging.getLogger(__name__)
+
+
+def auto_slots(n_ctx: int, cores: int) -> int:
+    """Slots when --parallel is 0: room for 2,048 tokens each, between 1 and 8, at most
+    4 per core (batched decoding stops paying off past that on a CPU)."""
+    return max(1, min(8, n_ctx // 2048, 4 * max(1, cores)))
+
+
+class LlamaEngine:
+    def __init__(self, path: Path, model_id: str, config: BackendConfig, max_queue: int) -> None:
+        self._path = path
+        self._model_id = model_id
+        self._config = config
+        self._max_queue = max_queue
+        self._backend: LlamaBackend | None = None
+        self._scheduler: Scheduler | None = None
+        self._info = ModelInfo(id=model_id, path=str(path))
+        self._closing = False
+
+    @property
+    def info(self) -> ModelInfo:
+        return self._info
+
+    @property
+    def n_slots(self) -> int:
+        return self._config.n_seq
+
+    @property
+    def ready(self) -> bool:
+        return self._scheduler is not None and not self._closing
+
+    async def start(self) -> None:
+        self._backend = await asyncio.to_thread(LlamaBackend, self._path, self._config)
+        n_slot_ctx = self._backend.n_ctx // self._config.n_seq
+        self._info = self._backend.model_info(self._model_id, self._path, n_slot_ctx)
+        self._scheduler = Scheduler(self._backend, self._config.n_seq, self._max_queue)
+        self._scheduler.start()
+        log.info(
+            "model %s ready: %d slots of %d tokens (context %d)",
+            self._model_id,
+            self._config.n_seq,
+            n_slot_ctx,
+            self._backend.n_ctx,
+        )
+
+    async def stop(self) -> None:
+        self._closing = True
+        if self._scheduler is not None:
+            await asyncio.to_thread(self._scheduler.stop)
+        if self._backend is not None:
+            self._backend.close()
+        self._scheduler = self._backend = None
+
+    def load(self) -> dict[str, int]:
+        return self._scheduler.load() if self._scheduler else {}
+
+    def count_tokens(self, text: str) -> int:
+        return len(self._require_backend().tokenize(text))
+
+    def _require_backend(self) -> LlamaBackend:
+        if self._backend is None or self._closing:
+            raise FreeholdError(
+                "the model is not loaded yet" if not self._closing else "server shutting down",
+                status=503,
+                type="server_error",
+                code="model_not_ready",
+                headers={"Retry-After": "2"},
+            )
+        return self._backend
+
+    def _job(self, request: GenerationRequest, out: asyncio.Queue) -> Job:
+        backend = self._require_backend()
+        prompt = backend.tokenize(request.prompt)
+        room = self._info.n_ctx_slot - len(prompt)
+        if room <= 0 or not prompt:
+            raise FreeholdError(
+                f"this request has {len(prompt)} prompt tokens but the context of a slot is "
+                f"{self._info.n_ctx_slot} tokens; shorten the prompt or raise --ctx-size",
+                param="messages",
+                code="context_length_exceeded",
+            )
+        max_tokens = min(request.max_tokens or room, room)
+        loop = asyncio.get_running_loop()
+        return Job(
+            request,
+            prompt,
+            max_tokens,
+            emit=lambda item: loop.call_soon_threadsafe(out.put_nowait, item),
+        )
+
+    async def generate(self, request: GenerationRequest) -> AsyncGenerator[Chunk, None]:
+        out: asyncio.Queue[Chunk | BaseException] = asyncio.Queue()
+        job = self._job(request, out)
+        assert self._scheduler is not None
+        self._scheduler.submit(job)
+        try:
+            while True:
+                item = await out.get()
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+                if item.finish_reason is not None:
+                    return
+        finally:
+            job.cancelled = True

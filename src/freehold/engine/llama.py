@@ -1,0 +1,202 @@
+"""The only module that imports llama_cpp: model loading, tokens, batched decode, samplers.
+
+Every method except ``load`` and ``tokenize`` is called from the scheduler thread alone.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import logging
+import os
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+import llama_cpp as L
+
+from freehold.engine.types import ModelInfo, SamplingParams
+
+log = logging.getLogger(__name__)
+
+FLASH_ATTN = {"auto": -1, "off": 0, "on": 1}
+
+
+@dataclass(frozen=True)
+class BackendConfig:
+    n_ctx: int
+    n_seq: int
+    n_batch: int
+    threads: int
+    threads_batch: int
+    n_gpu_layers: int
+    flash_attn: str
+
+
+class DecodeError(RuntimeError):
+    """llama_decode failed; ``no_space`` when the KV cache had no room for the batch."""
+
+    def __init__(self, code: int) -> None:
+        super().__init__(f"llama_decode returned {code}")
+        self.no_space = code == 1
+
+
+class LlamaBackend:
+    def __init__(self, path: Path, config: BackendConfig) -> None:
+        L.llama_backend_init()
+        logging.getLogger("llama-cpp-python").setLevel(logging.WARNING)
+        mparams = L.llama_model_default_params()
+        mparams.n_gpu_layers = config.n_gpu_layers if config.n_gpu_layers >= 0 else 999
+        self.model = L.llama_model_load_from_file(str(path).encode(), mparams)
+        if not self.model:
+            raise RuntimeError(f"llama.cpp could not load the model file {path}")
+        self.vocab = L.llama_model_get_vocab(self.model)
+        self.n_ctx_train = int(L.llama_model_n_ctx_train(self.model))
+        n_ctx = config.n_ctx or self.n_ctx_train
+        cparams = L.llama_context_default_params()
+        cparams.n_ctx = n_ctx
+        cparams.n_batch = cparams.n_ubatch = config.n_batch
+        cparams.n_seq_max = config.n_seq
+        cparams.kv_unified = True
+        cparams.n_threads = config.threads or os.cpu_count() or 1
+        cparams.n_threads_batch = config.threads_batch or cparams.n_threads
+        cparams.flash_attn_type = FLASH_ATTN[config.flash_attn]
+        cparams.no_perf = True
+        self.ctx = L.llama_init_from_model(self.model, cparams)
+        if not self.ctx:
+            raise RuntimeError("llama.cpp could not create a context (out of memory?)")
+        self.n_ctx = int(L.llama_n_ctx(self.ctx))
+        self.memory = L.llama_get_memory(self.ctx)
+        self.batch = L.llama_batch_init(config.n_batch, 0, 1)
+        self.n_batch = config.n_batch
+        self.n_vocab = int(L.llama_vocab_n_tokens(self.vocab))
+        self._pieces: dict[int, bytes] = {}
+        self.eog_tokens = [t for t in range(self.n_vocab) if L.llama_vocab_is_eog(self.vocab, t)]
+
+    # -- model facts ------------------------------------------------------------------
+    def meta(self, key: str) -> str | None:
+        buf = ctypes.create_string_buffer(1 << 16)
+        n = L.llama_model_meta_val_str(self.model, key.encode(), buf, len(buf))
+        if n < 0:
+            return None
+        if n >= len(buf):
+            buf = ctypes.create_string_buffer(n + 1)
+            L.llama_model_meta_val_str(self.model, key.encode(), buf, len(buf))
+        return buf.value.decode("utf-8", errors="replace")
+
+    def model_info(self, model_id: str, path: Path, n_ctx_slot: int) -> ModelInfo:
+        desc = ctypes.create_string_buffer(256)
+        L.llama_model_desc(self.model, desc, len(desc))
+        quant = desc.value.decode().rsplit(" ", 1)[-1]
+        stat = path.stat()
+        return ModelInfo(
+            id=model_id,
+            path=str(path),
+            created=int(stat.st_mtime),
+            context_length=self.n_ctx_train,
+            n_ctx_slot=n_ctx_slot,
+            architecture=self.meta("general.architecture") or "",
+            quantization=quant,
+            n_params=int(L.llama_model_n_params(self.model)),
+            size_bytes=int(L.llama_model_size(self.model)),
+            chat_template=self.meta("tokenizer.chat_template"),
+            bos_token=self.token_text(L.llama_vocab_bos(self.vocab)),
+            eos_token=self.token_text(L.llama_vocab_eos(self.vocab)),
+        )
+
+    def token_text(self, token: int) -> str:
+        if token < 0:
+            return ""
+        return L.llama_vocab_get_text(self.vocab, token).decode("utf-8", errors="replace")
+
+    # -- tokens -----------------------------------------------------------------------
+    def tokenize(self, text: str, add_special: bool = True) -> list[int]:
+        data = text.encode("utf-8")
+        add = add_special and bool(L.llama_vocab_get_add_bos(self.vocab))
+        bos = self.token_text(L.llama_vocab_bos(self.vocab))
+        if add and bos and text.startswith(bos):
+            add = False  # the template already wrote the BOS token
+        cap = len(data) + 8
+        tokens = (L.llama_token * cap)()
+        n = L.llama_tokenize(self.vocab, data, len(data), tokens, cap, add, True)
+        if n < 0:
+            tokens = (L.llama_token * -n)()
+            n = L.llama_tokenize(self.vocab, data, len(data), tokens, -n, add, True)
+        return list(tokens[:n])
+
+    def piece(self, token: int) -> bytes:
+        cached = self._pieces.get(token)
+        if cached is None:
+            buf = ctypes.create_string_buffer(64)
+            n = L.llama_token_to_piece(self.vocab, token, buf, len(buf), 0, False)
+            if n < 0:
+                buf = ctypes.create_string_buffer(-n)
+                n = L.llama_token_to_piece(self.vocab, token, buf, len(buf), 0, False)
+            cached = self._pieces[token] = buf.raw[:n]
+        return cached
+
+    def is_eog(self, token: int) -> bool:
+        return bool(L.llama_vocab_is_eog(self.vocab, token))
+
+    # -- decoding ---------------------------------------------------------------------
+    def decode(self, entries: list[tuple[int, int, int, bool]]) -> None:
+        """Decode (token, pos, seq_id, want_logits) entries in one llama_decode call."""
+        batch = self.batch
+        for i, (token, pos, seq, logits) in enumerate(entries):
+            batch.token[i] = token
+            batch.pos[i] = pos
+            batch.n_seq_id[i] = 1
+            batch.seq_id[i][0] = seq
+            batch.logits[i] = logits
+        batch.n_tokens = len(entries)
+        code = L.llama_decode(self.ctx, batch)
+        if code != 0:
+            raise DecodeError(code)
+
+    def forget(self, seq: int, from_pos: int = 0) -> None:
+        """Free the KV cells of ``seq`` from position ``from_pos`` on."""
+        L.llama_memory_seq_rm(self.memory, seq, from_pos, -1)
+
+    # -- sampling ---------------------------------------------------------------------
+    def make_sampler(self, params: SamplingParams) -> ctypes.c_void_p:
+        chain = L.llama_sampler_chain_init(L.llama_sampler_chain_default_params())
+        add = L.llama_sampler_chain_add
+        bias = dict(params.logit_bias)
+        if params.ignore_eos:
+            bias.update((t, float("-inf")) for t in self.eog_tokens)
+        if bias:
+            biases = (L.llama_logit_bias * len(bias))()
+            for i, (tok, bias_value) in enumerate(bias.items()):
+                biases[i].token, biases[i].bias = tok, bias_value
+            add(chain, L.llama_sampler_init_logit_bias(self.n_vocab, len(biases), biases))
+        if params.repeat_penalty != 1.0 or params.frequency_penalty or params.presence_penalty:
+            add(
+                chain,
+                L.llama_sampler_init_penalties(
+                    params.repeat_last_n,
+                    params.repeat_penalty,
+                    params.frequency_penalty,
+                    params.presence_penalty,
+                ),
+            )
+        if params.temperature <= 0:
+            add(chain, L.llama_sampler_init_greedy())
+            return chain
+        if params.top_k > 0:
+            add(chain, L.llama_sampler_init_top_k(params.top_k))
+        add(chain, L.llama_sampler_init_top_p(params.top_p, 1))
+        add(chain, L.llama_sampler_init_min_p(params.min_p, 1))
+        add(chain, L.llama_sampler_init_temp(params.temperature))
+        seed = params.seed if params.seed is not None else random.getrandbits(32)
+        add(chain, L.llama_sampler_init_dist(seed & 0xFFFFFFFF))
+        return chain
+
+    def sample(self, sampler: ctypes.c_void_p, batch_index: int) -> int:
+        return int(L.llama_sampler_sample(sampler, self.ctx, batch_index))
+
+    def free_sampler(self, sampler: ctypes.c_void_p) -> None:
+        L.llama_sampler_free(sampler)
+
+    def close(self) -> None:
+        L.llama_batch_free(self.batch)
+        L.llama_free(self.ctx)
+        L.llama_model_free(self.model)

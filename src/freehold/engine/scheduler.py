@@ -1,0 +1,238 @@
+"""The scheduler thread: the one owner of llama.cpp.
+
+Every step runs one ``llama_decode`` over all active sequences: the next token of each
+running request plus chunks of newly admitted prompts. Requests join and leave between
+steps. Each slot keeps the tokens whose KV cells it holds, so a new request reuses the
+longest common prefix of an idle slot (the least recently used slot is evicted otherwise).
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from freehold.engine.llama import DecodeError, LlamaBackend
+from freehold.engine.output import OutputState
+from freehold.engine.reasoning_budget import ThinkBudget
+from freehold.engine.textstream import StopMatcher
+from freehold.engine.types import Chunk, GenerationRequest, Usage
+from freehold.errors import FreeholdError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(eq=False)
+class Job:
+    request: GenerationRequest
+    prompt: list[int]
+    max_tokens: int
+    emit: Callable[[Chunk | BaseException], None]
+    cancelled: bool = False
+
+
+@dataclass(eq=False)
+class Slot:
+    seq: int
+    cache: list[int] = field(default_factory=list)
+    job: Job | None = None
+    pending: list[int] = field(default_factory=list)
+    forced: list[int] = field(default_factory=list)
+    sampler: Any = None
+    out: OutputState | None = None
+    think: ThinkBudget | None = None
+    usage: Usage = field(default_factory=Usage)
+    last_used: float = 0.0
+
+
+def common_prefix(a: list[int], b: list[int]) -> int:
+    n = min(len(a), len(b))
+    i = 0
+    while i < n and a[i] == b[i]:
+        i += 1
+    return i
+
+
+class Scheduler:
+    def __init__(self, backend: LlamaBackend, n_slots: int, max_queue: int) -> None:
+        self.backend = backend
+        self.slots = [Slot(seq=i) for i in range(n_slots)]
+        self.max_queue = max_queue
+        self._inbox: queue.Queue[Job | None] = queue.Queue()
+        self._waiting: deque[Job] = deque()
+        self._lock = threading.Lock()
+        self._inflight = 0
+        self._thread = threading.Thread(target=self._run, name="freehold-scheduler", daemon=True)
+
+    # -- event-loop side ------------------------------------------------------------------
+    def start(self) -> None:
+        self._thread.start()
+
+    def submit(self, job: Job) -> None:
+        with self._lock:
+            if self._inflight >= len(self.slots) + self.max_queue:
+                raise FreeholdError(
+                    f"server busy: {len(self.slots)} slots in use and {self.max_queue} requests "
+                    "waiting; retry shortly",
+                    status=429,
+                    type="rate_limit_error",
+                    code="queue_full",
+                    headers={"Retry-After": "1"},
+                )
+            self._inflight += 1
+        self._inbox.put(job)
+
+    def stop(self) -> None:
+        self._inbox.put(None)
+        self._thread.join(timeout=30)
+
+    def load(self) -> dict[str, int]:
+        busy = sum(1 for s in self.slots if s.job is not None)
+        with self._lock:
+            return {"slots": len(self.slots), "busy": busy, "inflight": self._inflight}
+
+    # -- scheduler thread -----------------------------------------------------------------
+    def _run(self) -> None:
+        while True:
+            idle = not self._waiting and all(s.job is None for s in self.slots)
+            if not self._take_inbox(block=idle):
+                break
+            self._drop_cancelled()
+            self._admit()
+            if any(s.job is not None for s in self.slots):
+                self._step()
+        for slot in self.slots:
+            if slot.job is not None:
+                self._finish(
+                    slot,
+                    error=FreeholdError("server shutting down", status=503, type="server_error"),
+                )
+
+    def _take_inbox(self, block: bool) -> bool:
+        try:
+            item = self._inbox.get(block=block)
+            while True:
+                if item is None:
+                    return False
+                self._waiting.append(item)
+                item = self._inbox.get_nowait()
+        except queue.Empty:
+            return True
+
+    def _drop_cancelled(self) -> None:
+        for job in [j for j in self._waiting if j.cancelled]:
+            self._waiting.remove(job)
+            self._release()
+        for slot in self.slots:
+            if slot.job is not None and slot.job.cancelled:
+                self._finish(slot)
+
+    def _admit(self) -> None:
+        while self._waiting:
+            idle = [s for s in self.slots if s.job is None]
+            if not idle:
+                return
+            job = self._waiting.popleft()
+            best = max(idle, key=lambda s: (common_prefix(s.cache, job.prompt), -s.last_used))
+            reuse = min(common_prefix(best.cache, job.prompt), len(job.prompt) - 1)
+            if reuse == 0:
+                best = min(idle, key=lambda s: s.last_used)
+            self._start(best, job, reuse)
+
+    def _start(self, slot: Slot, job: Job, reuse: int) -> None:
+        if len(slot.cache) > reuse:
+            self.backend.forget(slot.seq, reuse)
+            del slot.cache[reuse:]
+        req = job.request
+        slot.job = job
+        slot.pending = job.prompt[reuse:]
+        slot.forced = []
+        slot.sampler = self.backend.make_sampler(req.sampling)
+        slot.out = OutputState(job.max_tokens, StopMatcher(req.stop))
+        slot.think = ThinkBudget.for_request(req, job.max_tokens, self.backend.tokenize)
+        slot.usage = Usage(prompt_tokens=len(job.prompt), cached_tokens=reuse)
+
+    def _step(self) -> None:
+        entries: list[tuple[int, int, int, bool]] = []
+        sampled: list[tuple[Slot, int]] = []
+        active = [s for s in self.slots if s.job is not None]
+        # running streams first (one token each), then prompt chunks in the remaining room
+        for slot in sorted(active, key=lambda s: len(s.pending) > 1):
+            room = self.backend.n_batch - len(entries)
+            if room <= 0:
+                break
+            take = slot.pending[:room]
+            done = len(take) == len(slot.pending)
+            base = len(slot.cache)
+            for i, tok in enumerate(take):
+                last = done and i == len(take) - 1
+                entries.append((tok, base + i, slot.seq, last))
+            if done:
+                sampled.append((slot, len(entries) - 1))
+            slot.cache.extend(take)
+            del slot.pending[: len(take)]
+        try:
+            self.backend.decode(entries)
+        except DecodeError as exc:
+            self._decode_failed(active, exc)
+            return
+        for slot, index in sampled:
+            self._on_logits(slot, index)
+
+    def _on_logits(self, slot: Slot, index: int) -> None:
+        assert slot.job is not None and slot.out is not None
+        forced = bool(slot.forced)
+        token = slot.forced.pop(0) if forced else self.backend.sample(slot.sampler, index)
+        eog = not forced and self.backend.is_eog(token)
+        step = slot.out.on_token(self.backend.piece(token), eog)
+        if not eog:
+            slot.usage.completion_tokens += 1
+            if slot.think is not None:
+                slot.forced += slot.think.after_token(step.text, slot.out.generated)
+                slot.usage.reasoning_tokens = slot.think.reasoning_tokens
+        if step.finish is not None:
+            self._finish(slot, step.text, step.finish)
+            return
+        if step.text:
+            slot.job.emit(Chunk(text=step.text))
+        slot.pending = [token]
+
+    def _finish(
+        self, slot: Slot, text: str = "", reason: Any = None, error: BaseException | None = None
+    ) -> None:
+        job = slot.job
+        assert job is not None
+        if error is not None:
+            job.emit(error)
+        elif not job.cancelled:
+            job.emit(Chunk(text=text, finish_reason=reason, usage=slot.usage))
+        self.backend.free_sampler(slot.sampler)
+        slot.job, slot.sampler, slot.out, slot.think = None, None, None, None
+        slot.pending, slot.forced = [], []
+        slot.last_used = time.monotonic()
+        self._release()
+
+    def _release(self) -> None:
+        with self._lock:
+            self._inflight -= 1
+
+    def _decode_failed(self, active: list[Slot], exc: DecodeError) -> None:
+        log.error("decode failed (%s); failing %d request(s)", exc, len(active))
+        for slot in active:
+            self.backend.forget(slot.seq)
+            slot.cache = []
+            self._finish(
+                slot,
+                error=FreeholdError(
+                    "the model ran out of context memory for this batch; retry",
+                    status=503,
+                    type="server_error",
+                    code="kv_cache_full",
+                    headers={"Retry-After": "1"},
+                ),
+            )

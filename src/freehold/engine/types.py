@@ -1,0 +1,113 @@
+"""The engine's vocabulary: requests in, chunks out, and the protocol every engine meets."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from dataclasses import dataclass, field
+from typing import Literal, Protocol
+
+FinishReason = Literal["stop", "length"]
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    temperature: float = 0.8
+    top_p: float = 0.95
+    top_k: int = 40
+    min_p: float = 0.05
+    seed: int | None = None
+    presence_penalty: float = 0.0
+    frequency_penalty: float = 0.0
+    repeat_penalty: float = 1.0
+    repeat_last_n: int = 64
+    logit_bias: dict[int, float] = field(default_factory=dict)
+    ignore_eos: bool = False
+
+
+@dataclass(frozen=True)
+class ReasoningPlan:
+    """How the engine treats a think block in this request's output.
+
+    ``starts_inside``: the rendered prompt already opened the block, so the output begins
+    in thinking. ``budget``: thinking tokens allowed before the engine injects ``end``
+    itself (None: unlimited). ``reserve``: answer tokens kept free of thinking inside
+    ``max_tokens``.
+    """
+
+    start: str
+    end: str
+    starts_inside: bool = False
+    budget: int | None = None
+    reserve: int = 0
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    prompt: str
+    max_tokens: int | None = None
+    sampling: SamplingParams = field(default_factory=SamplingParams)
+    stop: tuple[str, ...] = ()
+    reasoning: ReasoningPlan | None = None
+    request_id: str = ""
+
+
+@dataclass
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cached_tokens: int = 0
+    reasoning_tokens: int = 0
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+@dataclass
+class Chunk:
+    """A piece of generated text. The last chunk of a stream has finish_reason and usage."""
+
+    text: str = ""
+    finish_reason: FinishReason | None = None
+    usage: Usage | None = None
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    id: str
+    path: str = ""
+    created: int = 0
+    owned_by: str = "freehold"
+    context_length: int = 0
+    n_ctx_slot: int = 0
+    architecture: str = ""
+    quantization: str = ""
+    n_params: int = 0
+    size_bytes: int = 0
+    chat_template: str | None = None
+    bos_token: str = ""
+    eos_token: str = ""
+    aliases: tuple[str, ...] = ()
+
+
+class Engine(Protocol):
+    """What api/ needs of an engine. ``generate`` raises FreeholdError before its first
+    chunk for a request it cannot serve (prompt too long, queue full)."""
+
+    @property
+    def info(self) -> ModelInfo: ...
+
+    @property
+    def ready(self) -> bool: ...
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    def count_tokens(self, text: str) -> int: ...
+
+    def load(self) -> dict[str, int]:
+        """Slot occupancy: slots, busy, inflight (running + waiting)."""
+        ...
+
+    def generate(self, request: GenerationRequest) -> AsyncGenerator[Chunk, None]: ...
