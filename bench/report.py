@@ -1,0 +1,237 @@
+"""Render benchmark results (the dict run.py collects) as RESULTS.md and a PNG plot."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+FH, LS, LCP = "freehold", "llama-server", "llama-cpp-python"
+ORDER = [FH, LS, LCP]
+MB = 1024 * 1024
+
+LOAD_METRICS = [
+    ("agg_tok_s", "Aggregate completion tok/s (higher is better)", "{:.1f}"),
+    ("ttft_p50_s", "TTFT p50, seconds (lower is better)", "{:.3f}"),
+    ("ttft_p95_s", "TTFT p95, seconds (lower is better)", "{:.3f}"),
+    ("per_stream_tok_s_p50", "Per-stream decode tok/s, median (higher is better)", "{:.1f}"),
+]
+
+
+def _ratio(a: float | None, b: float | None) -> str:
+    if a is None or b is None or b == 0 or math.isnan(a) or math.isnan(b):
+        return "–"
+    return f"{a / b:.2f}"
+
+
+def _fmt(value: float | None, pattern: str) -> str:
+    return "–" if value is None or math.isnan(value) else pattern.format(value)
+
+
+def load_value(results: dict[str, Any], server: str, conc: int, key: str) -> float | None:
+    """One metric of one server at one concurrency, or None when it did not run."""
+    for row in results["servers"].get(server, {}).get("load", []):
+        if row["concurrency"] == conc:
+            return float(row[key])
+    return None
+
+
+def _servers(results: dict[str, Any]) -> list[str]:
+    return [s for s in ORDER if s in results["servers"]]
+
+
+def _load_table(results: dict[str, Any], key: str, title: str, pattern: str) -> list[str]:
+    servers = _servers(results)
+    head = ["concurrency", *servers, "freehold / llama-server", "freehold / llama-cpp-python"]
+    lines = [f"### {title}", "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for conc in results["settings"]["concurrency"]:
+        vals = {s: load_value(results, s, conc, key) for s in servers}
+        cells = [str(conc), *[_fmt(vals[s], pattern) for s in servers]]
+        cells += [_ratio(vals.get(FH), vals.get(LS)), _ratio(vals.get(FH), vals.get(LCP))]
+        lines.append("| " + " | ".join(cells) + " |")
+    return [*lines, ""]
+
+
+def _prefix_table(results: dict[str, Any]) -> list[str]:
+    servers = _servers(results)
+    lines = [
+        "### Prefix reuse (sequential chats sharing one system prompt)",
+        "",
+        "| server | prompt tokens | TTFT 1st (s) | TTFT 2nd–last median (s) | rest / first |",
+        "|---|---|---|---|---|",
+    ]
+    for s in servers:
+        p = results["servers"][s].get("prefix")
+        if not p:
+            continue
+        lines.append(
+            f"| {s} | {p['prompt_tokens'] or '?'} | {p['ttft_first_s']:.3f} | "
+            f"{p['ttft_rest_p50_s']:.3f} | {p['ratio_rest_first']:.2f} |"
+        )
+    fh = results["servers"].get(FH, {}).get("prefix")
+    if fh:
+        lines.append("")
+        lines.append(f"freehold `cached_tokens` per request: {fh['cached_tokens']}")
+    return [*lines, ""]
+
+
+def rss_until(results: dict[str, Any], server: str, last_phase: str) -> float | None:
+    """Peak RSS in MB over every phase up to and including `last_phase`."""
+    data = results["servers"].get(server)
+    if not data or not data.get("rss_phases"):
+        return None
+    peak = 0
+    for phase, value in data["rss_phases"].items():
+        peak = max(peak, value)
+        if phase == last_phase:
+            break
+    return peak / MB
+
+
+def _rss_table(results: dict[str, Any]) -> list[str]:
+    last = f"c{max(results['settings']['concurrency'])}"
+    lines = [
+        "### Peak RSS of the server process tree (MB, lower is better)",
+        "",
+        f"| server | peak through {last} | peak over the whole run |",
+        "|---|---|---|",
+    ]
+    for s in _servers(results):
+        data = results["servers"][s]
+        if data.get("rss_phases"):
+            whole = max(data["rss_phases"].values()) / MB
+            lines.append(f"| {s} | {_fmt(rss_until(results, s, last), '{:.0f}')} | {whole:.0f} |")
+    return [*lines, ""]
+
+
+def _check(label: str, value: str, ok: bool | None) -> str:
+    verdict = "n/a" if ok is None else ("PASS" if ok else "FAIL")
+    return f"| {label} | {value} | {verdict} |"
+
+
+def _targets(results: dict[str, Any]) -> list[str]:
+    def lv(s: str, c: int, k: str) -> float | None:
+        return load_value(results, s, c, k)
+
+    def ratio_check(label: str, a: float | None, b: float | None, bound: float, ge: bool) -> str:
+        if a is None or b is None or not b:
+            return _check(label, "–", None)
+        r = a / b
+        return _check(label, f"{r:.2f}", r >= bound if ge else r <= bound)
+
+    rows = [
+        ratio_check("c=8 aggregate tok/s ≥ 0.9 × llama-server", lv(FH, 8, "agg_tok_s"),
+                    lv(LS, 8, "agg_tok_s"), 0.9, True),
+        ratio_check("c=8 aggregate tok/s ≥ 5 × llama-cpp-python server", lv(FH, 8, "agg_tok_s"),
+                    lv(LCP, 8, "agg_tok_s"), 5.0, True),
+        ratio_check("c=8 TTFT p50 ≤ 1.2 × llama-server", lv(FH, 8, "ttft_p50_s"),
+                    lv(LS, 8, "ttft_p50_s"), 1.2, False),
+        ratio_check("c=1 decode tok/s ≥ 0.9 × llama-server", lv(FH, 1, "per_stream_tok_s_p50"),
+                    lv(LS, 1, "per_stream_tok_s_p50"), 0.9, True),
+    ]  # fmt: skip
+    prefix = results["servers"].get(FH, {}).get("prefix")
+    ratio = prefix["ratio_rest_first"] if prefix else None
+    rows.append(
+        _check(
+            "prefix reuse: median TTFT 2nd–16th ≤ 0.3 × 1st",
+            _fmt(ratio, "{:.2f}"),
+            None if ratio is None else ratio <= 0.3,
+        )
+    )
+    last = f"c{max(results['settings']['concurrency'])}"
+    fh_rss, ls_rss = rss_until(results, FH, last), rss_until(results, LS, last)
+    rss_ok = None if fh_rss is None or ls_rss is None else fh_rss <= ls_rss + 250
+    diff = "–" if rss_ok is None else f"{fh_rss - ls_rss:+.0f} MB"
+    rows.append(_check(f"RSS through {last} ≤ llama-server + 250 MB", diff, rss_ok))
+    head = ["## Targets (issue 4)", "", "| target | measured | result |", "|---|---|---|"]
+    return [*head, *rows, ""]
+
+
+def _header(results: dict[str, Any]) -> list[str]:
+    m, v, s = results["machine"], results["versions"], results["settings"]
+    lines = [
+        "# freehold benchmark results",
+        "",
+        f"Run {results['started']} with `{results['command']}` (one run; the 2 cores were "
+        "shared with other work, so absolute numbers are noisy; compare the ratios).",
+        "",
+        "## Machine and versions",
+        "",
+        f"- CPU: {m['cpu']} — {m['cores']} cores; RAM {m['ram_gb']:.1f} GB; {m['os']}; "
+        f"Python {m['python']}",
+        f"- freehold {v['freehold']} (git {v['git']}), llama-cpp-python {v['llama_cpp_python']}, "
+        f"llama.cpp {v['llama_cpp_commit']} (llama-server built from the sdist's vendored tree, "
+        "`bench/build_llama_server.sh`, Release, GGML_NATIVE like the pip build)",
+        "",
+        "## Settings",
+        "",
+        f"- model: `{s['model']}`",
+        f"- threads {s['threads']}, total context {s['ctx_size']}, slots (`-np`/`--parallel`) "
+        f"{s['parallel']}, flash attention on/auto",
+        f"- load: concurrency {s['concurrency']}, requests = {s['requests_per_conc']} × "
+        f"concurrency, {s['max_tokens']} completion tokens each, temperature 0.8, top_p 0.95, "
+        "seed = request index, EOS suppressed (`ignore_eos`, or a logit bias on "
+        "llama-cpp-python)",
+        f"- prefix reuse: {s['prefix_requests']} chats one after another, one shared system "
+        f"prompt, different short questions, {s['prefix_max_tokens']} tokens each",
+        "",
+    ]
+    for name in _servers(results):
+        argv = " ".join(results["servers"][name].get("argv", []))
+        lines.append(f"- {name}: `{argv}`")
+    return [*lines, ""]
+
+
+def _notes(results: dict[str, Any]) -> list[str]:
+    lines = ["## Notes", ""]
+    for name in _servers(results):
+        data = results["servers"][name]
+        if data.get("error"):
+            lines.append(f"- {name}: ERROR {data['error']}")
+        for row in data.get("load", []):
+            if row["short_requests"]:
+                lines.append(
+                    f"- {name} c={row['concurrency']}: {row['short_requests']} "
+                    "requests ended before max_tokens"
+                )
+        sources = sorted({src for row in data.get("load", []) for src in row["token_source"]})
+        if sources:
+            lines.append(f"- {name}: completion tokens counted from {', '.join(sources)}")
+    return [*lines, ""]
+
+
+def render(results: dict[str, Any]) -> str:
+    """The whole RESULTS.md text."""
+    lines = _header(results) + _targets(results) + ["## Measurements", ""]
+    for key, title, pattern in LOAD_METRICS:
+        lines += _load_table(results, key, title, pattern)
+    lines += _prefix_table(results) + _rss_table(results)
+    lines += ["![aggregate tok/s vs concurrency](throughput.png)", ""] + _notes(results)
+    return "\n".join(lines)
+
+
+def plot(results: dict[str, Any], path: Path) -> None:
+    """Aggregate completion tok/s against concurrency, one line per server."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
+    for name in _servers(results):
+        rows = results["servers"][name].get("load", [])
+        if rows:
+            ax.plot([r["concurrency"] for r in rows], [r["agg_tok_s"] for r in rows],
+                    marker="o", label=name)  # fmt: skip
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(
+        results["settings"]["concurrency"], [str(c) for c in results["settings"]["concurrency"]]
+    )
+    ax.set_xlabel("concurrent streams")
+    ax.set_ylabel("aggregate completion tok/s")
+    ax.set_title("SmolLM2-135M Q4_1, 2 threads")
+    ax.grid(True, alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)

