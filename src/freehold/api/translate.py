@@ -147,8 +147,8 @@ class ResponseMeta:
             "system_fingerprint": FINGERPRINT,
             "choices": choices,
         }
-        if self.include_usage:
-            out["usage"] = usage_dict(usage) if last else None
+        if self.include_usage and last:
+            out["usage"] = usage_dict(usage)
         return out
 
 

