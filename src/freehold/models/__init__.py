@@ -1,0 +1,1 @@
+"""The local model store, the catalog of short aliases, and GGUF metadata."""

