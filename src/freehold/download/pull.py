@@ -119,7 +119,10 @@ def _pull_from_hub(ref: Ref, store: Store, reporter: Reporter, options: PullOpti
         reporter.note("exists", f"{found.name} is already in the store", name=found.name)
         return store.add_alias(found, ref.text)
     manifest = _download(store, name, listing, chosen, reporter, options)
-    aliases = [a for a in (ref.text, ref.alias) if a and a.lower() != name.lower()]
+    aliases: list[str] = []
+    for alias in (ref.text, ref.alias):
+        if alias and alias.lower() not in {name.lower(), *(a.lower() for a in aliases)}:
+            aliases.append(alias)
     manifest = manifest.model_copy(update={"revision": ref.revision, "aliases": aliases})
     store.save(manifest)
     reporter.note("done", f"pulled {name} → {store.model_path(manifest)}", name=name)

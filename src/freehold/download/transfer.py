@@ -1,10 +1,11 @@
 """One file's bytes: a partial file of freehold's own, resumed with HTTP Range, retried
 with backoff, verified against the hub's sha256 before it takes its final name.
 
-The transfer itself is huggingface_hub's ``http_get`` (which takes a resume offset);
-freehold keeps the partial file (``hf_hub_download`` uses a per-process temporary file,
-so a killed pull would start from zero) and retries errors the library does not
-(a reset connection), always from the bytes already on disk.
+The transfer goes through huggingface_hub's HTTP helpers (its shared client, headers,
+backoff on 429/5xx and error mapping); freehold keeps the partial file (``hf_hub_download``
+uses a per-process temporary file, so a killed pull would start from zero), resumes it
+with a Range request, and retries what the library does not (a reset connection),
+always from the bytes already on disk.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import os
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 from urllib.parse import urlsplit
 
 from freehold.download.hub import endpoint, translate
@@ -29,20 +30,8 @@ class HashMismatch(FreeholdError):
     """The bytes on disk are not the bytes the hub lists."""
 
 
-class ReportingFile:
-    """The partial file as ``http_get`` writes it: each write is reported as progress."""
-
-    def __init__(self, raw: BinaryIO, on_bytes: Callable[[int], None]) -> None:
-        self.raw = raw
-        self.on_bytes = on_bytes
-
-    def write(self, data: bytes) -> int:
-        written = self.raw.write(data)
-        self.on_bytes(len(data))
-        return written
-
-    def __getattr__(self, name: str) -> Any:  # seek, tell, truncate, flush
-        return getattr(self.raw, name)
+class ShortBody(Exception):
+    """The server ended a response before the file was complete."""
 
 
 def partial_path(dest: Path, expected: HubFile) -> Path:
@@ -93,23 +82,49 @@ def _headers(url: str, token: str | None) -> dict[str, str]:
     return headers
 
 
-def _transfer_once(url: str, part: Path, size: int, token: str | None, on_bytes: Any) -> None:
-    from huggingface_hub.file_download import http_get
-    from huggingface_hub.utils.tqdm import silent_tqdm
-
+def _resume_offset(part: Path, size: int) -> int:
     offset = part.stat().st_size if part.exists() else 0
-    if offset > size:
+    if offset > size:  # not a prefix of this file: start over
         part.unlink()
-        offset = 0
-    with part.open("ab") as raw:
-        http_get(
-            url,
-            ReportingFile(raw, on_bytes),  # type: ignore[arg-type]
-            resume_size=offset,
-            headers=_headers(url, token),
-            expected_size=size,
-            tqdm_class=silent_tqdm,  # type: ignore[arg-type]
-        )
+        return 0
+    return offset
+
+
+def _transfer_once(url: str, part: Path, size: int, token: str | None, on_bytes: Any) -> None:
+    """One GET from the partial file's end; every block is on disk as soon as it arrives.
+
+    ``http_get`` is not used here: it reads 10 MB blocks, so a broken connection loses
+    up to 10 MB that already arrived; this loop keeps what the socket delivered.
+    """
+    from huggingface_hub import constants
+    from huggingface_hub.utils import hf_raise_for_status, http_stream_backoff
+
+    offset = _resume_offset(part, size)
+    if offset == size:
+        return
+    headers = _headers(url, token) | {"Accept-Encoding": "identity"}
+    if offset:
+        headers["Range"] = f"bytes={offset}-"
+    with http_stream_backoff(
+        "GET",
+        url,
+        headers=headers,
+        timeout=constants.HF_HUB_DOWNLOAD_TIMEOUT,
+        retry_on_exceptions=(),  # transport errors are retried by fetch(), from the new offset
+        retry_on_status_codes=(408, 429, 500, 502, 503, 504),
+    ) as response:
+        hf_raise_for_status(response)
+        if response.status_code != 206:
+            offset = 0  # the server ignored the Range header: the body is the whole file
+        with part.open("r+b" if part.exists() else "wb") as f:
+            f.seek(offset)
+            f.truncate()
+            for block in response.iter_bytes():
+                f.write(block)
+                offset += len(block)
+                on_bytes(len(block))
+    if offset != size:
+        raise ShortBody(f"the server sent {offset} of {size} bytes")
 
 
 def _retryable(exc: Exception) -> bool:
@@ -119,11 +134,7 @@ def _retryable(exc: Exception) -> bool:
     if isinstance(exc, HfHubHTTPError):
         status = getattr(exc.response, "status_code", 0) or 0
         return status >= 500 or status in (408, 429)
-    if isinstance(exc, httpx2.TransportError):
-        return True
-    # http_get's own "Consistency check failed" (a short body) is an OSError without errno;
-    # a local disk error (ENOSPC, EACCES) has one and is not retried.
-    return isinstance(exc, OSError) and exc.errno is None
+    return isinstance(exc, (httpx2.TransportError, ShortBody))
 
 
 def fetch(
