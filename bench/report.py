@@ -104,6 +104,27 @@ def _rss_table(results: dict[str, Any]) -> list[str]:
     return [*lines, ""]
 
 
+def _cpu_table(results: dict[str, Any]) -> list[str]:
+    phases = [f"c{c}" for c in results["settings"]["concurrency"]] + ["prefix"]
+    lines = [
+        "### CPU use during each phase (cores: server / load generator / everything else)",
+        "",
+        "| server | other load before start | " + " | ".join(phases) + " |",
+        "|" + "---|" * (len(phases) + 2),
+    ]
+    for s in _servers(results):
+        data = results["servers"][s]
+        rows = [*data.get("load", []), data.get("prefix") or {}]
+        cpus = [row.get("cpu") for row in rows]
+        cells = [
+            f"{c['server']:.2f} / {c['loadgen']:.2f} / {c['background']:.2f}" if c else "–"
+            for c in cpus
+        ]
+        before = data.get("background_before")
+        lines.append(f"| {s} | {'–' if before is None else before} | " + " | ".join(cells) + " |")
+    return [*lines, ""]
+
+
 def _check(label: str, value: str, ok: bool | None) -> str:
     verdict = "n/a" if ok is None else ("PASS" if ok else "FAIL")
     return f"| {label} | {value} | {verdict} |"
@@ -170,8 +191,8 @@ def _header(results: dict[str, Any]) -> list[str]:
         f"{s['parallel']}, flash attention on/auto",
         f"- load: concurrency {s['concurrency']}, requests = {s['requests_per_conc']} × "
         f"concurrency, {s['max_tokens']} completion tokens each, temperature 0.8, top_p 0.95, "
-        "seed = request index, EOS suppressed (`ignore_eos`, or a logit bias on "
-        "llama-cpp-python)",
+        "top_k 40, min_p 0.05, repeat_penalty 1.0, seed = request index, EOS suppressed "
+        "(`ignore_eos`, or a logit bias on llama-cpp-python)",
         f"- prefix reuse: {s['prefix_requests']} chats one after another, one shared system "
         f"prompt, different short questions, {s['prefix_max_tokens']} tokens each",
         "",
@@ -205,7 +226,7 @@ def render(results: dict[str, Any]) -> str:
     lines = _header(results) + _targets(results) + ["## Measurements", ""]
     for key, title, pattern in LOAD_METRICS:
         lines += _load_table(results, key, title, pattern)
-    lines += _prefix_table(results) + _rss_table(results)
+    lines += _prefix_table(results) + _rss_table(results) + _cpu_table(results)
     lines += ["![aggregate tok/s vs concurrency](throughput.png)", ""] + _notes(results)
     return "\n".join(lines)
 

