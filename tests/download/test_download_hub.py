@@ -129,14 +129,16 @@ def test_disk_space_is_checked_before_any_transfer(hub: HubServer) -> None:
     assert cdn_gets(hub) == [] and not list(store_dir().glob("*/*"))
 
 
-@pytest.mark.parametrize(("ref", "name"), [("acme/tiny-GGUF:Q8_0", "tiny-Q8_0.gguf"),
-                                           ("acme/tiny-GGUF:IQ2_XS", "tiny-IQ2_XS.gguf")])  # fmt: skip
+@pytest.mark.parametrize(
+    ("ref", "name"),
+    [("acme/tiny-GGUF:Q8_0", "tiny-Q8_0.gguf"), ("acme/tiny-GGUF:IQ2_XS", "tiny-IQ2_XS.gguf")],
+)
 def test_corrupted_bytes_fail_and_leave_nothing(hub: HubServer, ref: str, name: str) -> None:
     served = served_file(hub, "acme/tiny-GGUF", name)
     hub.state.modes.corrupt.add(served.sha256)
     status, _, err = cli("pull", ref)
     assert status == 1 and "checksum mismatch" in err
-    assert not list(store_dir().glob("*")) if store_dir().exists() else True
+    assert not store_dir().exists() or not list(store_dir().iterdir())
     assert "no models" in cli("list")[1]
     hub.state.modes.corrupt.clear()
     status, out, err = cli("pull", ref)
@@ -268,7 +270,8 @@ def test_json_lines_progress(hub: HubServer) -> None:
     assert kinds.index("download_start") < kinds.index("progress") < kinds.index("download_done")
     progress = [e for e in events if e["event"] == "progress"]
     assert progress[-1]["completed"] == progress[-1]["total"] == events[0]["size"]
-    assert all(a["completed"] < b["completed"] for a, b in zip(progress, progress[1:]))
+    done = [e["completed"] for e in progress]
+    assert done == sorted(set(done))
     status, out, _ = cli("pull", "--json", "acme/tiny-GGUF:Q6_K")
     assert status == 1 and json.loads(out)["code"] == "quant_not_found"
 

@@ -128,9 +128,7 @@ def test_sets_group_shards_and_skip_projectors() -> None:
 
 
 def test_select_quant_exact_case_missing_ambiguous() -> None:
-    sets = gguf_sets(
-        listing(("m-Q4_K_M.gguf", 4), ("m-UD-Q4_K_XL.gguf", 5), ("m-q8_0.gguf", 8))
-    )
+    sets = gguf_sets(listing(("m-Q4_K_M.gguf", 4), ("m-UD-Q4_K_XL.gguf", 5), ("m-q8_0.gguf", 8)))
     assert select_quant(sets, "r", "Q4_K_M").first.path == "m-Q4_K_M.gguf"
     assert select_quant(sets, "r", "q8_0").first.path == "m-q8_0.gguf"
     assert select_quant(sets, "r", "q4_k_xl").first.path == "m-UD-Q4_K_XL.gguf"

@@ -45,7 +45,8 @@ class Reporter:
         print(message, file=self.stream, flush=True)
 
     def start(self, name: str, total: int, offset: int = 0) -> None:
-        self._files[name] = FileProgress(total, offset, offset, mark=0.1)
+        next_tenth = (offset * 10 // total + 1) / 10 if total else 0.1
+        self._files[name] = FileProgress(total, offset, offset, mark=next_tenth)
         resumed = f", resuming at {human_size(offset)}" if offset else ""
         self.note("download_start", f"downloading {name} ({human_size(total)}{resumed})")
 

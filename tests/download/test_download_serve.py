@@ -1,0 +1,35 @@
+"""A pulled model serves through `freehold serve --model REF` (real SmolLM2 GGUF)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+from dl_helpers import REAL_NAME, REAL_REPO, cli
+from hub_server import HubServer
+from realserver import running_server
+
+pytestmark = pytest.mark.real
+
+
+def test_pulled_model_serves_offline(hub: HubServer, tmp_path: Path) -> None:
+    status, _, err = cli("pull", "smollm2:135m")
+    assert status == 0, err
+    hub.state.reset()
+    with running_server(["--model", "smollm2:135m", "--offline"], tmp_path / "serve.log") as srv:
+        assert srv.health().status_code == 200
+        models = httpx.get(f"{srv.base_url}/v1/models", timeout=10).json()
+        assert [m["id"] for m in models["data"]] == ["smollm2:135m"]
+    assert hub.state.requests == []  # served from the store, the hub never asked
+
+
+def test_serve_pulls_a_missing_model_first(hub: HubServer, tmp_path: Path) -> None:
+    ref = f"{REAL_REPO}:Q4_1"
+    with running_server(["--model", ref], tmp_path / "serve.log") as srv:
+        assert srv.health().status_code == 200
+        models = httpx.get(f"{srv.base_url}/v1/models", timeout=10).json()
+        assert [m["id"] for m in models["data"]] == [ref]
+    served = hub.state.repos[REAL_REPO].files[REAL_NAME]
+    assert hub.state.served[served.sha256] == served.size
+    assert cli("list")[1].count(REAL_NAME) == 1
