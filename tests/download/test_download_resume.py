@@ -42,7 +42,7 @@ def test_interrupted_pull_resumes_without_refetching(hub: HubServer, sig: signal
     partials = list(Path(os.environ["FREEHOLD_MODELS_DIR"]).glob("*/*.part"))
     assert len(partials) == 1
     kept = partials[0].stat().st_size
-    assert size // 4 < kept < size
+    assert 0 < kept < size
 
     hub.state.modes.throttle = None
     second = subprocess.run(

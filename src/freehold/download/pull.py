@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 
@@ -22,7 +24,7 @@ from freehold.download.quants import (
 )
 from freehold.download.refs import Ref, parse_ref
 from freehold.errors import FreeholdError
-from freehold.models.store import MANIFEST, Manifest, Store, StoredFile
+from freehold.models.store import MANIFEST, Manifest, Store, StoredFile, slug
 
 
 @dataclass(frozen=True)
@@ -114,11 +116,26 @@ def _pull_from_hub(ref: Ref, store: Store, reporter: Reporter, options: PullOpti
             code="incomplete_split",
         )
     name = entry_name(ref, chosen.quant, chosen.first.path)
-    found = store.find(name)
-    if found is not None:
-        reporter.note("exists", f"{found.name} is already in the store", name=found.name)
-        return store.add_alias(found, ref.text)
-    manifest = _download(store, name, listing, chosen, reporter, options)
+    with _entry_lock(store, name):  # a second pull of the same model waits, then finds it
+        found = store.find(name)
+        if found is not None:
+            reporter.note("exists", f"{found.name} is already in the store", name=found.name)
+            return store.add_alias(found, ref.text)
+        manifest = _download(store, name, listing, chosen, reporter, options)
+        return _finish(store, name, manifest, ref, reporter)
+
+
+@contextmanager
+def _entry_lock(store: Store, name: str) -> Iterator[None]:
+    from huggingface_hub.utils import WeakFileLock
+
+    locks = store.root / ".locks"
+    locks.mkdir(parents=True, exist_ok=True)
+    with WeakFileLock(locks / f"{slug(name)}.lock"):
+        yield
+
+
+def _finish(store: Store, name: str, manifest: Manifest, ref: Ref, reporter: Reporter) -> Manifest:
     aliases: list[str] = []
     for alias in (ref.text, ref.alias):
         if alias and alias.lower() not in {name.lower(), *(a.lower() for a in aliases)}:

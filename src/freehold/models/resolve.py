@@ -47,7 +47,7 @@ def locate_model(
 ) -> Path:
     """The GGUF file to serve for ``ref``; pulls it first when missing (unless offline)."""
     from freehold.download.hub import apply_offline
-    from freehold.download.pull import PullOptions, not_in_store, pull
+    from freehold.download.pull import PullOptions, pull
     from freehold.download.refs import looks_local, parse_ref
 
     offline = apply_offline(offline)
@@ -59,7 +59,7 @@ def locate_model(
         embedded = embedded_model()
         if embedded is not None:
             return embedded
-        ref = DEFAULT_ALIAS
+        ref = DEFAULT_ALIAS  # neither stored nor installed: pull it (not when offline)
     elif looks_local(ref):
         local = parse_ref(ref).local
         assert local is not None
@@ -67,8 +67,7 @@ def locate_model(
     found = store.find(ref)
     if found is not None:
         return store.model_path(found)
-    if offline:
-        raise not_in_store(ref, store)
+    # pull() finds other spellings of a stored model, and refuses to download when offline
     options = PullOptions(token=token, offline=offline, ctx_size=ctx_size)
     manifest = pull(ref, store, reporter or make_reporter(), options)
     return store.model_path(manifest)
