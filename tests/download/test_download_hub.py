@@ -220,6 +220,10 @@ def test_offline_never_touches_the_network(hub: HubServer, monkeypatch) -> None:
     assert status == 0 and out.strip().endswith("tiny-Q4_K_M.gguf")
     status, _, err = cli("pull", "acme/tiny-GGUF:Q8_0")
     assert status == 1 and "not in the store" in err
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    monkeypatch.setenv("FREEHOLD_OFFLINE", "1")  # the Settings spelling
+    status, _, err = cli("pull", "acme/tiny-GGUF:Q5_K_M")
+    assert status == 1 and "not in the store" in err
     assert hub.state.requests == []
 
 
