@@ -7,8 +7,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from dl_helpers import REAL_NAME, make_gguf, smollm2_file
-from hub_server import FakeFile, FakeRepo, HubServer
+
+from .dl_helpers import REAL_NAME, make_gguf, smollm2_file
+from .hub_server import FakeFile, FakeRepo, HubServer
 
 
 def _tiny_repo(root: Path) -> FakeRepo:

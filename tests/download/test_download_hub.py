@@ -8,13 +8,14 @@ import os
 from pathlib import Path
 
 import pytest
-from dl_helpers import REAL_NAME, REAL_REPO, cli
-from hub_server import GOOD_TOKEN, NO_ACCESS_TOKEN, HubServer
 
 from freehold.download.progress import JsonReporter
 from freehold.download.pull import PullOptions, pull
 from freehold.errors import FreeholdError
 from freehold.models.store import Store
+
+from .dl_helpers import REAL_NAME, REAL_REPO, cli
+from .hub_server import GOOD_TOKEN, NO_ACCESS_TOKEN, HubServer
 
 
 def store_dir() -> Path:

@@ -9,7 +9,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from hub_server import HubServer
+
+from .hub_server import HubServer
 
 REF = "acme/big-GGUF:Q4_K_M"
 

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from dl_helpers import REAL_NAME, REAL_REPO, cli
-from hub_server import HubServer
 from realserver import running_server
+
+from .dl_helpers import REAL_NAME, REAL_REPO, cli
+from .hub_server import HubServer
 
 pytestmark = pytest.mark.real
 

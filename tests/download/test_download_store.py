@@ -7,13 +7,14 @@ import os
 from pathlib import Path
 
 import pytest
-from dl_helpers import REAL_NAME, REAL_REPO, cli, make_gguf, smollm2_file
-from hub_server import HubServer
 
 from freehold.errors import FreeholdError
 from freehold.models.gguf_meta import read_gguf
 from freehold.models.resolve import default_models_dir, embedded_model, locate_model
 from freehold.models.store import Manifest, Store, StoredFile
+
+from .dl_helpers import REAL_NAME, REAL_REPO, cli, make_gguf, smollm2_file
+from .hub_server import HubServer
 
 
 def store() -> Store:
