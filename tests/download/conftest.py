@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from .dl_helpers import REAL_NAME, make_gguf, smollm2_file
-from .hub_server import FakeFile, FakeRepo, HubServer
+from .hub_data import FakeFile, FakeRepo
+from .hub_server import HubServer
 
 
 def _tiny_repo(root: Path) -> FakeRepo:

@@ -15,7 +15,8 @@ from freehold.errors import FreeholdError
 from freehold.models.store import Store
 
 from .dl_helpers import REAL_NAME, REAL_REPO, cli
-from .hub_server import GOOD_TOKEN, NO_ACCESS_TOKEN, HubServer
+from .hub_data import GOOD_TOKEN, NO_ACCESS_TOKEN
+from .hub_server import HubServer
 
 
 def store_dir() -> Path:

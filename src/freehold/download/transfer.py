@@ -148,7 +148,11 @@ def fetch(
     attempts: int = 5,
     backoff: float = 1.0,
 ) -> str | None:
-    """Bring ``expected`` to ``dest``, resuming any partial file; returns its sha256."""
+    """Bring ``expected`` to ``dest``, resuming any partial file; returns its sha256.
+
+    ``locate`` gives the URL to read from; it is asked again before each attempt, since a
+    CDN URL is signed and expires.
+    """
     part = partial_path(dest, expected)
     name = dest.name
     reporter.start(name, expected.size, part.stat().st_size if part.exists() else 0)
@@ -165,17 +169,7 @@ def fetch(
         except Exception as exc:
             if not _retryable(exc) or attempt == attempts:
                 raise _failure(exc, repo, expected, attempt) from exc
-            delay = backoff * 2 ** (attempt - 1)
-            reporter.note(
-                "retry",
-                f"{name}: {type(exc).__name__}: {exc}; retrying in {delay:.1f}s "
-                f"(attempt {attempt + 1} of {attempts})",
-                file=name,
-                attempt=attempt + 1,
-                delay=delay,
-                error=str(exc),
-            )
-            time.sleep(delay)
+            _wait_before_retry(reporter, name, exc, attempt, attempts, backoff)
     reporter.finish(name)
     try:
         digest = verify(part, expected)
@@ -184,6 +178,22 @@ def fetch(
         raise
     os.replace(part, dest)
     return digest
+
+
+def _wait_before_retry(
+    reporter: Reporter, name: str, exc: Exception, attempt: int, attempts: int, backoff: float
+) -> None:
+    delay = backoff * 2 ** (attempt - 1)
+    reporter.note(
+        "retry",
+        f"{name}: {type(exc).__name__}: {exc}; retrying in {delay:.1f}s "
+        f"(attempt {attempt + 1} of {attempts})",
+        file=name,
+        attempt=attempt + 1,
+        delay=delay,
+        error=str(exc),
+    )
+    time.sleep(delay)
 
 
 def _failure(exc: Exception, repo: str, expected: HubFile, attempt: int) -> FreeholdError:
