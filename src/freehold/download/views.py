@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from freehold.download.pull import find_stored
 from freehold.download.quants import human_size
 from freehold.download.refs import looks_local
 from freehold.errors import not_found
@@ -54,7 +55,7 @@ def catalog_table(as_json: bool) -> str:
 
 
 def show(store: Store, name: str, as_json: bool) -> str:
-    manifest = store.find(name)
+    manifest = find_stored(store, name)
     if manifest is not None:
         path = store.model_path(manifest)
     elif looks_local(name) and Path(name).expanduser().is_file():

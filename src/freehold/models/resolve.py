@@ -47,7 +47,7 @@ def locate_model(
 ) -> Path:
     """The GGUF file to serve for ``ref``; pulls it first when missing (unless offline)."""
     from freehold.download.hub import apply_offline
-    from freehold.download.pull import PullOptions, pull
+    from freehold.download.pull import PullOptions, find_stored, pull
     from freehold.download.refs import looks_local, parse_ref
 
     offline = apply_offline(offline)
@@ -64,7 +64,7 @@ def locate_model(
         local = parse_ref(ref).local
         assert local is not None
         return local
-    found = store.find(ref)
+    found = find_stored(store, ref)
     if found is not None:
         return store.model_path(found)
     # pull() finds other spellings of a stored model, and refuses to download when offline
