@@ -184,3 +184,16 @@ def test_catalog_names_real_gguf_repos() -> None:
     for entry in catalog.values():
         assert parse_ref(entry.ref).repo == entry.repo
         assert entry.repo.endswith(("GGUF", "gguf")), entry.repo
+
+
+def test_huggingface_hub_is_not_imported_before_offline_is_applied() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, freehold.cli, freehold.download.cli, freehold.download.pull, "
+        "freehold.download.views, freehold.models.resolve; "
+        "print('huggingface_hub' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
