@@ -62,9 +62,15 @@ WORKDIR /src
 COPY pyproject.toml ./
 RUN mkdir -p src/freehold && touch README.md src/freehold/__init__.py \
     && pip install . && pip uninstall -y freehold && rm -rf src README.md build
-COPY README.md ./
 COPY src ./src
-RUN pip install --no-deps . && rm -rf build
+# README.md is only the package's long description: a stub keeps it out of the context.
+# llama.cpp's own install rules leave a second copy of its libraries and headers at the
+# top of site-packages (llama_cpp loads those in llama_cpp/lib): 31 MB gone, and pip and
+# setuptools (22 MB), which a serving image does not need.
+RUN touch README.md && pip install --no-deps . && rm -rf build README.md \
+    && site=$(python -c "import sysconfig; print(sysconfig.get_paths()['purelib'])") \
+    && rm -rf "$site/lib" "$site/include" \
+    && pip uninstall -y pip setuptools
 
 # ---------------------------------------------------------------------------------------
 # runtime: no compilers; the venv, tini, libgomp (llama.cpp's OpenMP), a non-root user.

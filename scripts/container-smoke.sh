@@ -12,6 +12,7 @@
 # Debian packages, for machines without a registry), PYTHON (default .venv/bin/python).
 # Progress goes to stderr. Cold build here: ~15 min (compiles llama.cpp); warm: seconds.
 set -euo pipefail
+shopt -s inherit_errexit
 cd "$(dirname "$0")/.."
 
 log() { printf '[container-smoke %(%H:%M:%S)T] %s\n' -1 "$*" >&2; }
@@ -34,7 +35,7 @@ pick_base() {
     fi
 }
 
-build() {
+build() {  # sets $built
     local base args=()
     base=$(pick_base)
     if [[ "$engine" == podman ]]; then
@@ -50,12 +51,12 @@ build() {
     local size
     size=$("$engine" image inspect --format '{{.Size}}' "$image")
     log "built $image in $((SECONDS - start)) s; size $((size / 1000000)) MB"
-    echo "$image"
+    built=$image
 }
 
 build_only=0
 [[ "${1:-}" == "--build-only" ]] && build_only=1
-built=$(build | tail -n 1)
+build
 if ((build_only)); then
     echo "$built"
     exit 0

