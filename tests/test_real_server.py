@@ -10,7 +10,7 @@ import pytest
 from openapi import validate
 from realserver import running_server
 
-pytestmark = pytest.mark.real
+pytestmark = [pytest.mark.real, pytest.mark.anyio]
 STORY = [{"role": "user", "content": "Tell me a story about a lighthouse keeper."}]
 
 

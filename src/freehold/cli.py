@@ -35,6 +35,8 @@ def _add_setting_flags(parser: argparse.ArgumentParser) -> None:
                 kwargs["choices"] = choices
             else:
                 kwargs["metavar"] = name.upper()
+                if annotation in (int, float):
+                    kwargs["type"] = annotation
         parser.add_argument(*flags, **kwargs)  # type: ignore[arg-type]
 
 

@@ -6,10 +6,11 @@ import asyncio
 import logging
 import os
 import signal
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from freehold import __version__
 from freehold.api import errors
@@ -41,7 +42,7 @@ def create_app(settings: Settings, engine: Engine) -> FastAPI:
     app.state.api_keys = settings.api_keys()
     app.state.load_error = None
     errors.install(app)
-    app.middleware("http")(_body_limit(settings.max_body_bytes))
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     app.include_router(health)
     app.include_router(v1)
     return app
@@ -56,21 +57,27 @@ async def _load(app: FastAPI, engine: Engine) -> None:
         os.kill(os.getpid(), signal.SIGTERM)
 
 
-def _body_limit(
-    limit: int,
-) -> Callable[[Request, Callable[[Request], Awaitable[Response]]], Awaitable[Response]]:
-    async def middleware(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        length = request.headers.get("content-length")
-        if length and length.isdigit() and int(length) > limit:
-            return errors.error_response(
-                FreeholdError(
-                    f"request body of {length} bytes is over the limit of {limit} bytes",
-                    status=413,
-                    code="request_too_large",
-                )
-            )
-        return await call_next(request)
+class BodyLimit:
+    """413 for a body declared larger than the limit. Plain ASGI on purpose: Starlette's
+    BaseHTTPMiddleware tells the app the client is gone once a response starts, which
+    would end every stream at once."""
 
-    return middleware
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            length = dict(scope["headers"]).get(b"content-length", b"")
+            if length.isdigit() and int(length) > self.limit:
+                response = errors.error_response(
+                    FreeholdError(
+                        f"request body of {int(length)} bytes is over the limit of "
+                        f"{self.limit} bytes",
+                        status=413,
+                        code="request_too_large",
+                    )
+                )
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)

@@ -83,11 +83,11 @@ async def get_model(model_id: str, request: Request) -> dict[str, Any]:
 async def chat_completions(body: ChatCompletionRequest, request: Request) -> Response:
     svc = service(request)
     prepared = svc.chat(body)
-    return await respond(prepared, svc.engine.generate(prepared.request), body.stream)
+    return await respond(request, prepared, svc.engine.generate(prepared.request), body.stream)
 
 
 @v1.post("/completions")
 async def completions(body: CompletionRequest, request: Request) -> Response:
     svc = service(request)
     prepared = svc.completion(body)
-    return await respond(prepared, svc.engine.generate(prepared.request), body.stream)
+    return await respond(request, prepared, svc.engine.generate(prepared.request), body.stream)

@@ -1,11 +1,17 @@
-"""Responses: Server-Sent Events for streams, a fold of the same events otherwise."""
+"""Responses: Server-Sent Events for streams, a fold of the same events otherwise.
+
+Until the first chunk arrives (a queued request may wait for a slot) and for the whole of
+a non-streaming response, the client's disconnect cancels the generation.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import AsyncGenerator, AsyncIterator
-from typing import Any
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable
+from typing import Any, TypeVar
 
+from fastapi import Request
 from fastapi.responses import JSONResponse, Response
 from sse_starlette import EventSourceResponse
 
@@ -13,6 +19,29 @@ from freehold.api.service import Prepared
 from freehold.api.translate import fold, stream_events
 from freehold.engine.types import Chunk
 from freehold.errors import FreeholdError
+
+T = TypeVar("T")
+CLIENT_CLOSED = 499  # nginx's code for "client closed request"; nobody reads it
+
+
+async def _disconnected(request: Request) -> None:
+    while (await request.receive())["type"] != "http.disconnect":
+        pass
+
+
+async def unless_disconnected(request: Request, work: Awaitable[T]) -> T:
+    """``work``'s result, or cancel it when the client goes away first."""
+    task = asyncio.ensure_future(work)
+    gone = asyncio.ensure_future(_disconnected(request))
+    try:
+        await asyncio.wait({task, gone}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        gone.cancel()
+        if not task.done():
+            task.cancel()
+    if task.cancelled():
+        raise FreeholdError("client closed the request", status=CLIENT_CLOSED)
+    return task.result()
 
 
 async def _prepend(first: Chunk, rest: AsyncIterator[Chunk]) -> AsyncIterator[Chunk]:
@@ -23,22 +52,19 @@ async def _prepend(first: Chunk, rest: AsyncIterator[Chunk]) -> AsyncIterator[Ch
 
 
 async def respond(
-    prepared: Prepared, chunks: AsyncGenerator[Chunk, None], stream: bool
+    request: Request, prepared: Prepared, chunks: AsyncGenerator[Chunk, None], stream: bool
 ) -> Response:
     """Wait for the first chunk (so a refused request gets its own status), then stream
     SSE or fold the very same events into one JSON body."""
     try:
-        first = await anext(chunks)  # noqa: F821 (builtin since 3.10)
+        first = await unless_disconnected(request, anext(chunks))
+        events = stream_events(prepared.meta, _prepend(first, chunks), prepared.split)
+        if stream:
+            return EventSourceResponse(_sse(events, chunks), sep="\n", ping=15)
+        return JSONResponse(await unless_disconnected(request, fold(prepared.meta, events)))
     except BaseException:
         await chunks.aclose()
         raise
-    events = stream_events(prepared.meta, _prepend(first, chunks), prepared.split)
-    if stream:
-        return EventSourceResponse(_sse(events, chunks), sep="\n", ping=15)
-    try:
-        return JSONResponse(await fold(prepared.meta, events))
-    finally:
-        await chunks.aclose()
 
 
 async def _sse(

@@ -56,7 +56,10 @@ class LlamaBackend:
         cparams.n_ctx = n_ctx
         cparams.n_batch = cparams.n_ubatch = config.n_batch
         cparams.n_seq_max = config.n_seq
-        cparams.kv_unified = True
+        # One KV stream per slot: a sequence then attends over its own cells only, so its
+        # output is bit-identical whether it runs alone or beside others (a unified cache
+        # changes the attention's reduction order with the other sequences' cells).
+        cparams.kv_unified = False
         cparams.n_threads = config.threads or os.cpu_count() or 1
         cparams.n_threads_batch = config.threads_batch or cparams.n_threads
         cparams.flash_attn_type = FLASH_ATTN[config.flash_attn]
