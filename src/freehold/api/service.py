@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 from freehold.api import translate as tr
 from freehold.api.schemas import ChatCompletionRequest, CompletionRequest
+from freehold.chat import reasoning
 from freehold.chat.template import choose_template, render
 from freehold.config import Settings
-from freehold.engine.types import Engine, GenerationRequest
+from freehold.engine.types import Engine, GenerationRequest, ReasoningPlan
 from freehold.errors import FreeholdError, not_found
 
 
@@ -16,20 +18,19 @@ from freehold.errors import FreeholdError, not_found
 class Prepared:
     request: GenerationRequest
     meta: tr.ResponseMeta
-    split: tr.Splitter = tr.plain_split
+    shaper: tr.Shaper
 
 
 class Service:
     def __init__(self, settings: Settings, engine: Engine) -> None:
         self.settings = settings
         self.engine = engine
-        self._template: str | None = None
 
     def engine_load(self) -> dict[str, int]:
         return self.engine.load()
 
     def capabilities(self) -> dict[str, object]:
-        return {}
+        return reasoning.capabilities(self.reasoning_format, self.settings.reasoning)
 
     def model_ids(self) -> set[str]:
         info = self.engine.info
@@ -53,47 +54,67 @@ class Service:
             )
         return self.engine.info.id
 
-    @property
+    @functools.cached_property
     def template(self) -> str:
-        if self._template is None:
-            self._template = choose_template(
-                self.engine.info.chat_template,
-                self.settings.chat_template,
-                self.settings.fallback_template,
-            )
-        return self._template
+        """The chat template in force: the override, the model's own, or the fallback."""
+        s = self.settings
+        return choose_template(self.engine.info.chat_template, s.chat_template, s.fallback_template)
+
+    @functools.cached_property
+    def reasoning_format(self) -> reasoning.ReasoningFormat | None:
+        """The model's thinking markers and switch, read from the template in force."""
+        return reasoning.detect_reasoning(self.template)
 
     def chat(self, body: ChatCompletionRequest) -> Prepared:
         model = self.check_model(body.model)
         tr.refuse_unsupported(body)
-        info = self.engine.info
+        s, fmt, info = self.settings, self.reasoning_format, self.engine.info
+        choice = reasoning.normalize(
+            body.model_dump(exclude_none=True),
+            server_default=s.reasoning,
+            effort_budgets=s.reasoning_budgets,
+            output_default=s.reasoning_format,
+        )
+        kwargs = {**(body.chat_template_kwargs or {}), **reasoning.template_kwargs(choice, fmt)}
         prompt = render(
             self.template,
             tr.message_dicts(body.messages),
             bos_token=info.bos_token,
             eos_token=info.eos_token,
             add_generation_prompt=True,
-            **(body.chat_template_kwargs or {}),
+            **kwargs,
         )
-        return self._prepare(body, prompt, model, chat=True)
+        plan = reasoning.plan_prompt(prompt, choice, fmt)
+        think = None
+        if plan.thinking and plan.fmt is not None:
+            think = ReasoningPlan(plan.fmt.start, plan.fmt.end, plan.starts_inside, plan.budget)
+        shaper = reasoning.OutputShaper(plan.fmt, plan.starts_inside, plan.output)
+        return self._prepare(body, plan.prompt, model, shaper, think)
 
     def completion(self, body: CompletionRequest) -> Prepared:
         model = self.check_model(body.model)
         tr.refuse_unsupported(body)
-        return self._prepare(body, tr.completion_prompt(body.prompt), model, chat=False)
+        return self._prepare(body, tr.completion_prompt(body.prompt), model, tr.plain_shaper())
 
     def _prepare(
-        self, body: ChatCompletionRequest | CompletionRequest, prompt: str, model: str, chat: bool
+        self,
+        body: ChatCompletionRequest | CompletionRequest,
+        prompt: str,
+        model: str,
+        shaper: tr.Shaper,
+        think: ReasoningPlan | None = None,
     ) -> Prepared:
         include_usage = not body.stream or bool(
             body.stream_options and body.stream_options.include_usage
         )
+        chat = isinstance(body, ChatCompletionRequest)
         meta = tr.ResponseMeta(model=model, chat=chat, include_usage=include_usage)
         request = GenerationRequest(
             prompt=prompt,
             max_tokens=tr.max_tokens(body),
             sampling=tr.sampling_params(body),
             stop=tr.stop_strings(body.stop),
+            reasoning=think,
             request_id=meta.id,
         )
-        return Prepared(request, meta)
+        return Prepared(request, meta, shaper)

@@ -58,7 +58,7 @@ async def respond(
     SSE or fold the very same events into one JSON body."""
     try:
         first = await unless_disconnected(request, anext(chunks))
-        events = stream_events(prepared.meta, _prepend(first, chunks), prepared.split)
+        events = stream_events(prepared.meta, _prepend(first, chunks), prepared.shaper)
         if stream:
             return EventSourceResponse(_sse(events, chunks), sep="\n", ping=15)
         return JSONResponse(await unless_disconnected(request, fold(prepared.meta, events)))

@@ -10,10 +10,11 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from freehold import __version__
 from freehold.api.schemas import ChatCompletionRequest, CompletionRequest, Message, Sampling
+from freehold.chat.reasoning import OutputShaper
 from freehold.engine.types import Chunk, SamplingParams, Usage
 from freehold.errors import FreeholdError, bad_request
 
@@ -153,25 +154,35 @@ class ResponseMeta:
 
 
 Delta = dict[str, str]
-Splitter = Callable[[Chunk], Delta]
 
 
-def plain_split(chunk: Chunk) -> Delta:
-    return {"content": chunk.text} if chunk.text else {}
+class Shaper(Protocol):
+    """Generated text → message-field deltas (content, reasoning_content, ...)."""
+
+    def feed(self, text: str) -> list[Delta]: ...
+
+    def finish(self) -> list[Delta]: ...
+
+
+def plain_shaper() -> Shaper:
+    return OutputShaper(None, False, "inline")
 
 
 async def stream_events(
-    meta: ResponseMeta, chunks: AsyncIterator[Chunk], split: Splitter = plain_split
+    meta: ResponseMeta, chunks: AsyncIterator[Chunk], shaper: Shaper
 ) -> AsyncIterator[dict[str, Any]]:
     """OpenAI stream chunks for the engine's chunks: the role first, then deltas, then the
     finish reason, then (if asked) a usage chunk with empty choices."""
     if meta.chat:
         yield meta.envelope([_choice(meta, {"role": "assistant", "content": ""})])
     async for chunk in chunks:
-        delta = split(chunk)
-        if delta or chunk.finish_reason:
-            yield meta.envelope([_choice(meta, delta, chunk.finish_reason)])
+        deltas = shaper.feed(chunk.text) if chunk.text else []
         if chunk.finish_reason is not None:
+            deltas += shaper.finish()
+        for delta in deltas:
+            yield meta.envelope([_choice(meta, delta)])
+        if chunk.finish_reason is not None:
+            yield meta.envelope([_choice(meta, {}, chunk.finish_reason)])
             if meta.include_usage:
                 yield meta.envelope([], chunk.usage, last=True)
             return

@@ -7,11 +7,16 @@ from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass, field
 
 from freehold.engine.output import OutputState
+from freehold.engine.reasoning_budget import ThinkBudget
 from freehold.engine.textstream import StopMatcher
 from freehold.engine.types import Chunk, GenerationRequest, ModelInfo, Usage
 from freehold.errors import FreeholdError
 
 Script = list[bytes | str]
+
+
+def _count_words(text: str, special: bool) -> list[int]:
+    return list(range(max(1, len(text.split()))))
 
 
 @dataclass
@@ -72,16 +77,24 @@ class FakeEngine:
                 code="context_length_exceeded",
             )
         self.requests.append(request)
-        pieces = self.script(request) if callable(self.script) else self.script
+        script = self.script(request) if callable(self.script) else self.script
+        pieces: list[bytes | str | None] = [*script, None] if self.eos else list(script)
         room = self.info.n_ctx_slot - prompt_tokens
         out = OutputState(min(request.max_tokens or room, room), StopMatcher(request.stop))
+        think = ThinkBudget.for_request(request, out.max_tokens, _count_words)
         usage = Usage(prompt_tokens=prompt_tokens)
+        forced: list[str] = []
         done = False
         try:
-            for piece in [*pieces, None] if self.eos else pieces:
+            while forced or pieces:
+                piece = forced.pop(0) if forced else pieces.pop(0)
                 data = piece.encode() if isinstance(piece, str) else (piece or b"")
                 step = out.on_token(data, eog=piece is None)
                 usage.completion_tokens = out.generated
+                if think is not None and piece is not None:
+                    inject = think.tracker.feed(step.text)
+                    forced += [inject] if inject else []
+                    usage.reasoning_tokens = think.reasoning_tokens
                 await asyncio.sleep(0)
                 if step.finish is not None:
                     done = True

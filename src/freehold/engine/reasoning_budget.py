@@ -1,25 +1,57 @@
-"""Thinking-token budget inside the scheduler: counts thinking tokens, closes the block."""
+"""Thinking-token budget inside the scheduler: counts thinking tokens, closes the block.
+
+A thin adapter from the request's ReasoningPlan to chat/reasoning's BudgetTracker: when
+the tracker says the block must close, its closing text becomes forced tokens.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+from freehold.chat.reasoning import BudgetTracker, answer_reserve, format_for_markers
 from freehold.engine.types import GenerationRequest
+
+Tokenize = Callable[[str, bool], list[int]]
 
 
 class ThinkBudget:
-    """Placeholder until the reasoning tracker lands: requests without a plan get None."""
-
-    reasoning_tokens = 0
+    def __init__(self, tracker: BudgetTracker, tokenize: Tokenize) -> None:
+        self.tracker = tracker
+        self._tokenize = tokenize
+        self._closed_on_end = False
 
     @classmethod
     def for_request(
-        cls,
-        request: GenerationRequest,
-        max_tokens: int,
-        tokenize: Callable[[str, bool], list[int]],
+        cls, request: GenerationRequest, max_tokens: int, tokenize: Tokenize
     ) -> ThinkBudget | None:
-        return None
+        plan = request.reasoning
+        if plan is None:
+            return None
+        fmt = format_for_markers(plan.start, plan.end)
+        close_tokens = len(tokenize(fmt.close, False))
+        reserve = plan.reserve or answer_reserve(max_tokens, close_tokens)
+        tracker = BudgetTracker(
+            fmt,
+            starts_inside=plan.starts_inside,
+            budget=plan.budget,
+            max_tokens=max_tokens,
+            reserve=reserve,
+        )
+        return cls(tracker, tokenize)
+
+    @property
+    def reasoning_tokens(self) -> int:
+        return self.tracker.reasoning_tokens
+
+    def close_instead_of_end(self) -> list[int]:
+        """The model wants to stop while still thinking: the closing marker's tokens
+        instead (once), so that it goes on to answer. Empty when not thinking."""
+        if not self.tracker.inside or self._closed_on_end:
+            return []
+        self._closed_on_end = True
+        return self._tokenize(self.tracker.fmt.close, False)
 
     def after_token(self, text: str, generated: int) -> list[int]:
-        return []
+        """Account one generated token; the tokens to force next (the closing marker)."""
+        inject = self.tracker.feed(text)
+        return self._tokenize(inject, False) if inject else []

@@ -188,12 +188,17 @@ class Scheduler:
         assert slot.job is not None and slot.out is not None
         forced = bool(slot.forced)
         token = slot.forced.pop(0) if forced else self.backend.sample(slot.sampler, index)
+        if not forced and slot.think is not None and self.backend.is_eog(token):
+            slot.forced = slot.think.close_instead_of_end()
+            if slot.forced:
+                token, forced = slot.forced.pop(0), True
         eog = not forced and self.backend.is_eog(token)
         step = slot.out.on_token(self.backend.piece(token), eog)
         if not eog:
             slot.usage.completion_tokens += 1
             if slot.think is not None:
-                slot.forced += slot.think.after_token(step.text, slot.out.generated)
+                inject = slot.think.after_token(step.text, slot.out.generated)
+                slot.forced += [] if slot.forced else inject
                 slot.usage.reasoning_tokens = slot.think.reasoning_tokens
         if step.finish is not None:
             self._finish(slot, step.text, step.finish)
