@@ -192,7 +192,8 @@ class Settings(BaseSettings):
 
 
 def load_settings(overrides: dict[str, Any] | None = None, config: Path | None = None) -> Settings:
-    """Settings from flags (``overrides``), env, and the YAML file ``config`` (or $FREEHOLD_CONFIG)."""
+    """Settings from flags (``overrides``), env, and a YAML file (``config``, or
+    $FREEHOLD_CONFIG)."""
     config = config or (Path(p) if (p := os.environ.get("FREEHOLD_CONFIG")) else None)
     if config is None:
         return Settings(**(overrides or {}))

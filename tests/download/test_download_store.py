@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from freehold.config import default_models_dir, load_settings
 from freehold.errors import FreeholdError
 from freehold.models.gguf_meta import read_gguf
-from freehold.models.resolve import default_models_dir, embedded_model, locate_model
+from freehold.models.resolve import embedded_model, locate_model
 from freehold.models.store import Manifest, Store, StoredFile
 
 from .dl_helpers import REAL_NAME, REAL_REPO, cli, make_gguf, smollm2_file
@@ -92,8 +93,9 @@ def test_store_skips_broken_entries(tmp_path: Path) -> None:
 
 def test_models_dir_default(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("FREEHOLD_MODELS_DIR", str(tmp_path / "m"))
-    assert default_models_dir() == tmp_path / "m"
+    assert load_settings({}).models_dir == tmp_path / "m"
     monkeypatch.delenv("FREEHOLD_MODELS_DIR")
+    assert load_settings({}).models_dir.parts[-2:] == ("freehold", "models")
     assert default_models_dir().parts[-2:] == ("freehold", "models")
 
 

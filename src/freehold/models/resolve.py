@@ -4,7 +4,6 @@ or a pull."""
 from __future__ import annotations
 
 import importlib.util
-import os
 from pathlib import Path
 
 from freehold.download.progress import Reporter, make_reporter
@@ -12,16 +11,6 @@ from freehold.models.catalog import DEFAULT_ALIAS
 from freehold.models.store import Store
 
 EMBEDDED_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
-
-
-def default_models_dir() -> Path:
-    """``$FREEHOLD_MODELS_DIR``, else the per-user data dir (``~/.local/share/freehold/models``)."""
-    env = os.environ.get("FREEHOLD_MODELS_DIR")
-    if env:
-        return Path(env).expanduser()
-    from platformdirs import user_data_dir
-
-    return Path(user_data_dir("freehold")) / "models"
 
 
 def embedded_model() -> Path | None:
