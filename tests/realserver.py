@@ -90,3 +90,12 @@ def running_server(
             process.wait(timeout=30)
         except subprocess.TimeoutExpired:
             process.kill()
+
+
+@contextmanager
+def smollm2_server(model_path: Path, log: Path, *args: str) -> Iterator[RunningServer]:
+    """freehold on SmolLM2 served as ``smollm2``, 2 threads, with ``args`` (-c, -np, ...)."""
+    with running_server(
+        ["-m", str(model_path), "-t", "2", "--alias", "smollm2", *args], log
+    ) as server:
+        yield server

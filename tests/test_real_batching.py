@@ -8,7 +8,7 @@ import threading
 import httpx
 import openai
 import pytest
-from realserver import open_raw_post, running_server
+from realserver import open_raw_post, running_server, smollm2_server
 
 pytestmark = [pytest.mark.real, pytest.mark.anyio]
 TOPICS = [
@@ -30,9 +30,7 @@ def ask(topic: str) -> list[dict[str, str]]:
 @pytest.fixture(scope="module")
 def server(model_path, tmp_path_factory):
     log = tmp_path_factory.mktemp("batching") / "freehold.log"
-    with running_server(
-        ["-m", str(model_path), "-c", "8192", "-np", "8", "-t", "2", "--alias", "smollm2"], log
-    ) as srv:
+    with smollm2_server(model_path, log, "-c", "8192", "-np", "8") as srv:
         yield srv
 
 

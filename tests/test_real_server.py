@@ -8,7 +8,7 @@ import httpx
 import openai
 import pytest
 from openapi import validate
-from realserver import running_server
+from realserver import smollm2_server
 
 pytestmark = [pytest.mark.real, pytest.mark.anyio]
 STORY = [{"role": "user", "content": "Tell me a story about a lighthouse keeper."}]
@@ -17,9 +17,7 @@ STORY = [{"role": "user", "content": "Tell me a story about a lighthouse keeper.
 @pytest.fixture(scope="module")
 def server(model_path, tmp_path_factory):
     log = tmp_path_factory.mktemp("server") / "freehold.log"
-    with running_server(
-        ["-m", str(model_path), "-c", "4096", "-np", "4", "-t", "2", "--alias", "smollm2"], log
-    ) as srv:
+    with smollm2_server(model_path, log, "-c", "4096", "-np", "4") as srv:
         yield srv
 
 

