@@ -301,3 +301,15 @@ async def test_oversized_body_gets_413(fake):
         ok = await client.post(CHAT, json={"messages": HI})
     _assert_error(r, 413, code="request_too_large")
     assert ok.status_code == 200
+
+
+async def test_metrics_count_requests_and_tokens(fake):
+    async with fake() as (client, _):
+        await client.post(CHAT, json={"messages": HI})
+        await client.post(CHAT, json={"messages": HI, "stream": True, "max_tokens": 2})
+        text = (await client.get("/metrics")).text
+    assert 'freehold_requests_total{endpoint="chat",finish="stop"} 1.0' in text
+    assert 'freehold_requests_total{endpoint="chat",finish="length"} 1.0' in text
+    assert "freehold_completion_tokens_total 6.0" in text
+    assert "freehold_time_to_first_token_seconds_count 2.0" in text
+    assert "freehold_slots 1.0" in text

@@ -14,6 +14,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from freehold import __version__
 from freehold.api import errors
+from freehold.api.metrics import Metrics
 from freehold.api.routes import health, v1
 from freehold.api.service import Service
 from freehold.config import Settings
@@ -38,7 +39,8 @@ def create_app(settings: Settings, engine: Engine) -> FastAPI:
 
     app = FastAPI(title="freehold", version=__version__, lifespan=lifespan)
     app.state.settings = settings
-    app.state.service = Service(settings, engine)
+    app.state.metrics = Metrics(engine.load)
+    app.state.service = Service(settings, engine, app.state.metrics)
     app.state.api_keys = settings.api_keys()
     app.state.load_error = None
     errors.install(app)

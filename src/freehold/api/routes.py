@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 
 from freehold.api.auth import require_api_key
+from freehold.api.metrics import CONTENT_TYPE_LATEST
 from freehold.api.schemas import ChatCompletionRequest, CompletionRequest
 from freehold.api.service import Service
 from freehold.api.sse import respond
@@ -63,6 +64,12 @@ async def get_health(request: Request) -> JSONResponse:
     )
 
 
+@health.get("/metrics")
+async def get_metrics(request: Request) -> Response:
+    metrics = request.app.state.metrics
+    return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+
 @v1.get("/models")
 async def list_models(request: Request) -> dict[str, Any]:
     svc = service(request)
@@ -83,11 +90,11 @@ async def get_model(model_id: str, request: Request) -> dict[str, Any]:
 async def chat_completions(body: ChatCompletionRequest, request: Request) -> Response:
     svc = service(request)
     prepared = svc.chat(body)
-    return await respond(request, prepared, svc.engine.generate(prepared.request), body.stream)
+    return await respond(request, prepared, svc.generate(prepared), body.stream)
 
 
 @v1.post("/completions")
 async def completions(body: CompletionRequest, request: Request) -> Response:
     svc = service(request)
     prepared = svc.completion(body)
-    return await respond(request, prepared, svc.engine.generate(prepared.request), body.stream)
+    return await respond(request, prepared, svc.generate(prepared), body.stream)

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass
 
 from freehold.api import translate as tr
+from freehold.api.metrics import Metrics
 from freehold.api.schemas import ChatCompletionRequest, CompletionRequest
 from freehold.chat import reasoning
 from freehold.chat.template import choose_template, render
 from freehold.config import Settings
-from freehold.engine.types import Engine, GenerationRequest, ReasoningPlan
+from freehold.engine.types import Chunk, Engine, GenerationRequest, ReasoningPlan
 from freehold.errors import FreeholdError, not_found
 
 
@@ -22,9 +24,15 @@ class Prepared:
 
 
 class Service:
-    def __init__(self, settings: Settings, engine: Engine) -> None:
+    def __init__(self, settings: Settings, engine: Engine, metrics: Metrics) -> None:
         self.settings = settings
         self.engine = engine
+        self.metrics = metrics
+
+    def generate(self, prepared: Prepared) -> AsyncGenerator[Chunk, None]:
+        """The engine's chunks for ``prepared``, observed by the metrics."""
+        endpoint = "chat" if prepared.meta.chat else "completions"
+        return self.metrics.observe(endpoint, self.engine.generate(prepared.request))
 
     def engine_load(self) -> dict[str, int]:
         return self.engine.load()

@@ -1,0 +1,72 @@
+"""Prometheus metrics on GET /metrics, from a registry of the app's own (no global state)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncGenerator, Callable
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from freehold.engine.types import Chunk
+
+__all__ = ["CONTENT_TYPE_LATEST", "Metrics"]
+
+
+class Metrics:
+    def __init__(self, load: Callable[[], dict[str, int]]) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.requests = Counter(
+            "freehold_requests",
+            "generation requests by finish reason",
+            ["endpoint", "finish"],
+            registry=r,
+        )
+        self.prompt_tokens = Counter(
+            "freehold_prompt_tokens", "prompt tokens processed or reused", registry=r
+        )
+        self.cached_tokens = Counter(
+            "freehold_cached_prompt_tokens", "prompt tokens reused from the KV cache", registry=r
+        )
+        self.completion_tokens = Counter(
+            "freehold_completion_tokens", "tokens generated", registry=r
+        )
+        self.ttft = Histogram(
+            "freehold_time_to_first_token_seconds",
+            "time to first token",
+            registry=r,
+            buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60),
+        )
+        for key, doc in (
+            ("busy", "slots generating"),
+            ("inflight", "requests running or queued"),
+            ("slots", "slots configured"),
+        ):
+            gauge = Gauge(f"freehold_{key}", doc, registry=r)
+            gauge.set_function(lambda key=key: float(load().get(key, 0)))
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
+
+    async def observe(
+        self, endpoint: str, chunks: AsyncGenerator[Chunk, None]
+    ) -> AsyncGenerator[Chunk, None]:
+        """Pass ``chunks`` through, recording time to first token and the final usage."""
+        start = time.perf_counter()
+        first = True
+        finish = "cancelled"
+        try:
+            async for chunk in chunks:
+                if first:
+                    self.ttft.observe(time.perf_counter() - start)
+                    first = False
+                if chunk.finish_reason is not None and chunk.usage is not None:
+                    finish = chunk.finish_reason
+                    self.prompt_tokens.inc(chunk.usage.prompt_tokens)
+                    self.cached_tokens.inc(chunk.usage.cached_tokens)
+                    self.completion_tokens.inc(chunk.usage.completion_tokens)
+                yield chunk
+        finally:
+            self.requests.labels(endpoint, finish).inc()
+            await chunks.aclose()
