@@ -75,32 +75,25 @@ def _prefix_table(results: dict[str, Any]) -> list[str]:
     return [*lines, ""]
 
 
-def rss_until(results: dict[str, Any], server: str, last_phase: str) -> float | None:
-    """Peak RSS in MB over every phase up to and including `last_phase`."""
+def rss_load(results: dict[str, Any], server: str) -> float | None:
+    """Peak RSS in MB over start-up and the concurrency runs (prefix reuse left out)."""
     data = results["servers"].get(server)
-    if not data or not data.get("rss_phases"):
-        return None
-    peak = 0
-    for phase, value in data["rss_phases"].items():
-        peak = max(peak, value)
-        if phase == last_phase:
-            break
-    return peak / MB
+    phases = {k: v for k, v in (data or {}).get("rss_phases", {}).items() if k != "prefix"}
+    return max(phases.values()) / MB if phases else None
 
 
 def _rss_table(results: dict[str, Any]) -> list[str]:
-    last = f"c{max(results['settings']['concurrency'])}"
     lines = [
         "### Peak RSS of the server process tree (MB, lower is better)",
         "",
-        f"| server | peak through {last} | peak over the whole run |",
+        "| server | peak through the concurrency runs | peak over the whole run |",
         "|---|---|---|",
     ]
     for s in _servers(results):
         data = results["servers"][s]
         if data.get("rss_phases"):
             whole = max(data["rss_phases"].values()) / MB
-            lines.append(f"| {s} | {_fmt(rss_until(results, s, last), '{:.0f}')} | {whole:.0f} |")
+            lines.append(f"| {s} | {_fmt(rss_load(results, s), '{:.0f}')} | {whole:.0f} |")
     return [*lines, ""]
 
 
@@ -109,19 +102,19 @@ def _cpu_table(results: dict[str, Any]) -> list[str]:
     lines = [
         "### CPU use during each phase (cores: server / load generator / everything else)",
         "",
-        "| server | other load before start | " + " | ".join(phases) + " |",
-        "|" + "---|" * (len(phases) + 2),
+        "| server | " + " | ".join(phases) + " |",
+        "|" + "---|" * (len(phases) + 1),
     ]
     for s in _servers(results):
         data = results["servers"][s]
-        rows = [*data.get("load", []), data.get("prefix") or {}]
-        cpus = [row.get("cpu") for row in rows]
+        by_phase = {f"c{row['concurrency']}": row for row in data.get("load", [])}
+        by_phase["prefix"] = data.get("prefix") or {}
+        cpus = [by_phase.get(ph, {}).get("cpu") for ph in phases]
         cells = [
             f"{c['server']:.2f} / {c['loadgen']:.2f} / {c['background']:.2f}" if c else "–"
             for c in cpus
         ]
-        before = data.get("background_before")
-        lines.append(f"| {s} | {'–' if before is None else before} | " + " | ".join(cells) + " |")
+        lines.append(f"| {s} | " + " | ".join(cells) + " |")
     return [*lines, ""]
 
 
@@ -160,7 +153,7 @@ def _targets(results: dict[str, Any]) -> list[str]:
         )
     )
     last = f"c{max(results['settings']['concurrency'])}"
-    fh_rss, ls_rss = rss_until(results, FH, last), rss_until(results, LS, last)
+    fh_rss, ls_rss = rss_load(results, FH), rss_load(results, LS)
     rss_ok = None if fh_rss is None or ls_rss is None else fh_rss <= ls_rss + 250
     diff = "–" if rss_ok is None else f"{fh_rss - ls_rss:+.0f} MB"
     rows.append(_check(f"RSS through {last} ≤ llama-server + 250 MB", diff, rss_ok))
@@ -240,7 +233,7 @@ def plot(results: dict[str, Any], path: Path) -> None:
 
     fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
     for name in _servers(results):
-        rows = results["servers"][name].get("load", [])
+        rows = sorted(results["servers"][name].get("load", []), key=lambda r: r["concurrency"])
         if rows:
             ax.plot([r["concurrency"] for r in rows], [r["agg_tok_s"] for r in rows],
                     marker="o", label=name)  # fmt: skip

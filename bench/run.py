@@ -2,8 +2,9 @@
 
 usage: .venv/bin/python bench/run.py [--quick] [--servers freehold,llama-server,...]
 
-Runs one server at a time on 127.0.0.1 (same model, threads, context, slots),
-measures it with the streaming load generator in bench/loadgen.py, and writes
+Starts the servers on 127.0.0.1 (same model, threads, context, slots) and measures
+one at a time, phase by phase in turn (bench/phases.py), with the streaming load
+generator in bench/loadgen.py; writes
 RESULTS.md, results.json and throughput.png (into bench/, or bench/.work/ with
 --quick). `--report-only` re-renders them from an existing results.json.
 """
@@ -11,15 +12,14 @@ RESULTS.md, results.json and throughput.png (into bench/, or bench/.work/ with
 from __future__ import annotations
 
 import argparse
-import asyncio
 import importlib.metadata
 import json
 import platform
 import shlex
+import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,10 +27,10 @@ import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import loadgen  # noqa: E402
+import phases  # noqa: E402
 import report  # noqa: E402
-from sampler import ProcessSampler, wait_for_quiet  # noqa: E402
-from servers import LLAMA_SERVER, MODEL, ROOT, SERVERS, Config, RunningServer  # noqa: E402
+from sampler import wait_for_quiet  # noqa: E402
+from servers import LLAMA_SERVER, MODEL, ROOT, SERVERS, Config  # noqa: E402
 
 BENCH = ROOT / "bench"
 WORK = BENCH / ".work"
@@ -112,86 +112,24 @@ def settings(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def _warm_up(base: str, model: str, extra: dict[str, Any]) -> None:
-    asyncio.run(loadgen.run_load(base, model, 1, 1, 8, extra))
+def bench_all(names: list[str], cfg: Config, results: dict[str, Any], out: Path) -> None:
+    """Start every server, measure them phase by phase in turn, stop them all.
 
-
-def run_phase(
-    name: str, sampler: ProcessSampler, s: dict[str, Any], fn: Callable[[int], dict[str, Any]]
-) -> dict[str, Any]:
-    """Run fn(attempt) on a quiet machine; again (bounded) if other load disturbed it.
-
-    Keeps the attempt with the least other load; its CPU account is in row["cpu"].
+    results["servers"] fills in as phases end; the outputs are rewritten after each.
     """
-    best: dict[str, Any] | None = None
-    for attempt in range(s["retries"] + 1):
-        if s["quiet_wait_s"] > 0:
-            wait_for_quiet(s["quiet_wait_s"], sampler.server_cpu_s)
-        sampler.enter(name)
-        row = fn(attempt)
-        row["cpu"] = sampler.enter("idle")
-        row["attempt"] = attempt + 1
-        if best is None or row["cpu"]["background"] < best["cpu"]["background"]:
-            best = row
-        if row["cpu"]["background"] <= s["max_background"] or attempt == s["retries"]:
-            break
-        print(f"  {name}: {row['cpu']['background']} cores of other load, again", flush=True)
-    assert best is not None
-    return best
-
-
-def measure(server: RunningServer, sampler: ProcessSampler, s: dict[str, Any]) -> dict[str, Any]:
-    """Every measurement on one ready server."""
-    tag, base, model, extra = server.spec.name, server.base, server.model_id, server.spec.extra_body
-    sampler.enter("warm-up")
-    _warm_up(base, model, extra)
-    load = []
-    for conc in s["concurrency"]:
-        n = s["requests_per_conc"] * conc
-
-        def one_load(_: int, conc: int = conc, n: int = n) -> dict[str, Any]:
-            return asyncio.run(loadgen.run_load(base, model, conc, n, s["max_tokens"], extra))
-
-        row = run_phase(f"c{conc}", sampler, s, one_load)
-        print(f"  {tag} c={conc}: {row['agg_tok_s']:.1f} tok/s, TTFT p50 "
-              f"{row['ttft_p50_s']:.3f}s, per-stream {row['per_stream_tok_s_p50']:.1f} tok/s, "
-              f"other load {row['cpu']['background']} cores", flush=True)  # fmt: skip
-        load.append(row)
-
-    def one_prefix(attempt: int) -> dict[str, Any]:
-        # a new system prompt per attempt, so a retry does not start from a warm cache
-        system = system_prompt(attempt)
-        count, max_tokens = s["prefix_requests"], s["prefix_max_tokens"]
-        return asyncio.run(loadgen.run_prefix(base, model, system, count, max_tokens, extra))
-
-    prefix = run_phase("prefix", sampler, s, one_prefix)
-    print(f"  {tag} prefix: first {prefix['ttft_first_s']:.3f}s, rest p50 "
-          f"{prefix['ttft_rest_p50_s']:.3f}s ({prefix['prompt_tokens']} prompt tokens)",
-          flush=True)  # fmt: skip
-    return {"load": load, "prefix": prefix}
-
-
-def bench_server(name: str, cfg: Config, s: dict[str, Any]) -> dict[str, Any]:
-    """Start one server, measure it, stop it; errors are recorded, not raised."""
-    spec = SERVERS[name]
-    out: dict[str, Any] = {"background_before": wait_for_quiet(s["quiet_wait_s"])}
-    print(f"== {spec.label} (other load: {out['background_before']} cores)", flush=True)
-    server = RunningServer(spec, cfg, WORK)
-    out["argv"] = [Path(a).name if "/" in a else a for a in server.argv]
-    sampler = ProcessSampler(server.proc.pid)
-    sampler.start()
+    s = results["settings"]
+    if s["quiet_wait_s"] > 0:
+        print(f"other load before start: {wait_for_quiet(s['quiet_wait_s'])} cores", flush=True)
+    targets: list[phases.Target] = []
     try:
-        out["ready_s"] = server.wait_ready()
-        out.update(measure(server, sampler, s))
-    except Exception as exc:  # noqa: BLE001 - one server failing must not stop the others
-        out["error"] = f"{type(exc).__name__}: {exc}"
-        print(f"  {name} failed: {out['error']}", flush=True)
+        for name in names:
+            targets.append(phases.start(name, cfg, WORK))
+            results["servers"][name] = targets[-1].out
+        phases.measure_all(targets, s, system_prompt, lambda: write_outputs(results, out))
     finally:
-        sampler.stop()
-        server.stop()
-    out["rss_phases"] = sampler.peaks
-    out["cores_by_phase"] = sampler.cores
-    return out
+        for target in targets:
+            if target.alive:
+                phases.stop(target)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -203,7 +141,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--ctx-size", type=int, default=12288)
     p.add_argument("--parallel", type=int, default=8)
     p.add_argument("--quiet-wait", type=float, default=120.0,
-                   help="before each server, wait up to this many seconds for other "
+                   help="before each phase, wait up to this many seconds for other "
                    "processes to use under 0.3 cores (0: do not wait)")  # fmt: skip
     p.add_argument("--retries", type=int, default=2,
                    help="run a phase again (at most this often) when other processes took "
@@ -219,10 +157,18 @@ def write_outputs(results: dict[str, Any], out: Path) -> None:
     (out / "results.json").write_text(json.dumps(results, indent=1) + "\n")
     (out / "RESULTS.md").write_text(report.render(results))
     report.plot(results, out / "throughput.png")
-    print(f"wrote {out / 'RESULTS.md'}, {out / 'throughput.png'}")
+    print(f"  wrote {out / 'RESULTS.md'}, {out / 'throughput.png'}", flush=True)
+
+
+def _interrupt(signum: int, _frame: Any) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 def main(argv: list[str] | None = None) -> int:
+    # SIGTERM, and SIGINT even where a shell started us in the background with it ignored,
+    # unwind through bench_all's `finally`, so no server is left running.
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, _interrupt)
     args = parse_args(argv)
     out = args.out or (WORK if args.quick else BENCH)
     if args.report_only:
@@ -236,15 +182,15 @@ def main(argv: list[str] | None = None) -> int:
         sys.exit(f"{LLAMA_SERVER} is missing: run bench/build_llama_server.sh first")
     WORK.mkdir(parents=True, exist_ok=True)
     cfg = Config(MODEL, args.threads, args.ctx_size, args.parallel)
-    s = settings(args)
     results: dict[str, Any] = {
         "started": time.strftime("%Y-%m-%d %H:%M %Z"),
         "command": "python bench/run.py " + shlex.join(sys.argv[1:] if argv is None else argv),
         "machine": machine_info(),
         "versions": versions(),
-        "settings": s,
-        "servers": {name: bench_server(name, cfg, s) for name in names},
+        "settings": settings(args),
+        "servers": {},
     }
+    bench_all(names, cfg, results, out)
     write_outputs(results, out)
     return 1 if any("error" in v for v in results["servers"].values()) else 0
 
