@@ -12,16 +12,18 @@ from collections.abc import AsyncGenerator, AsyncIterator, Awaitable
 from typing import Any, TypeVar
 
 from fastapi import Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from sse_starlette import EventSourceResponse
 
 from freehold.api.service import Prepared
-from freehold.api.translate import fold, stream_events
+from freehold.api.translate import stream_events
 from freehold.engine.types import Chunk
 from freehold.errors import FreeholdError
 
 T = TypeVar("T")
 CLIENT_CLOSED = 499  # nginx's code for "client closed request"; nobody reads it
+# On SIGTERM a stream in flight may finish for this long (uvicorn waits 30 s in all).
+DRAIN_SECONDS = 25
 
 
 async def _disconnected(request: Request) -> None:
@@ -60,8 +62,9 @@ async def respond(
         first = await unless_disconnected(request, anext(chunks))
         events = stream_events(prepared.meta, _prepend(first, chunks), prepared.shaper)
         if stream:
-            return EventSourceResponse(_sse(events, chunks), sep="\n", ping=15)
-        return JSONResponse(await unless_disconnected(request, fold(prepared.meta, events)))
+            return EventSourceResponse(
+                _sse(events, chunks), sep="\n", ping=15, shutdown_grace_period=DRAIN_SECONDS
+            )
     except BaseException:
         await chunks.aclose()
         raise
