@@ -17,7 +17,7 @@ def _add_setting_flags(parser: argparse.ArgumentParser) -> None:
     for name, field in Settings.model_fields.items():
         extra = field.json_schema_extra
         flags = extra.get("flags") if isinstance(extra, dict) else None
-        if not flags:
+        if not isinstance(flags, list):
             continue
         kwargs: dict[str, Any] = {
             "dest": name,
@@ -37,7 +37,7 @@ def _add_setting_flags(parser: argparse.ArgumentParser) -> None:
                 kwargs["metavar"] = name.upper()
                 if annotation in (int, float):
                     kwargs["type"] = annotation
-        parser.add_argument(*flags, **kwargs)  # type: ignore[arg-type]
+        parser.add_argument(*[str(flag) for flag in flags], **kwargs)
 
 
 def build_parser() -> argparse.ArgumentParser:

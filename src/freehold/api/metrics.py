@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import AsyncGenerator, Callable
 
@@ -11,6 +12,10 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from freehold.engine.types import Chunk
 
 __all__ = ["CONTENT_TYPE_LATEST", "Metrics"]
+
+
+def _load_value(load: Callable[[], dict[str, int]], key: str) -> float:
+    return float(load().get(key, 0))
 
 
 class Metrics:
@@ -44,7 +49,7 @@ class Metrics:
             ("slots", "slots configured"),
         ):
             gauge = Gauge(f"freehold_{key}", doc, registry=r)
-            gauge.set_function(lambda key=key: float(load().get(key, 0)))
+            gauge.set_function(functools.partial(_load_value, load, key))
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -12,11 +12,11 @@ from collections.abc import AsyncGenerator, AsyncIterator, Awaitable
 from typing import Any, TypeVar
 
 from fastapi import Request
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse, Response
 from sse_starlette import EventSourceResponse
 
 from freehold.api.service import Prepared
-from freehold.api.translate import stream_events
+from freehold.api.translate import fold, stream_events
 from freehold.engine.types import Chunk
 from freehold.errors import FreeholdError
 
@@ -65,6 +65,7 @@ async def respond(
             return EventSourceResponse(
                 _sse(events, chunks), sep="\n", ping=15, shutdown_grace_period=DRAIN_SECONDS
             )
+        return JSONResponse(await unless_disconnected(request, fold(prepared.meta, events)))
     except BaseException:
         await chunks.aclose()
         raise

@@ -15,6 +15,10 @@ from freehold.errors import FreeholdError
 Script = list[bytes | str]
 
 
+def _hello() -> Script:
+    return ["Hello", ",", " world", "!"]
+
+
 def _count_words(text: str, special: bool) -> list[int]:
     return list(range(max(1, len(text.split()))))
 
@@ -28,9 +32,7 @@ class FakeEngine:
     ``gate``, when given, holds ``start()`` until it is set, so /health can be seen loading.
     """
 
-    script: Script | Callable[[GenerationRequest], Script] = field(
-        default_factory=lambda: ["Hello", ",", " world", "!"]
-    )
+    script: Script | Callable[[GenerationRequest], Script] = field(default_factory=lambda: _hello())
     info: ModelInfo = field(
         default_factory=lambda: ModelInfo(
             id="fake-model",

@@ -169,7 +169,7 @@ class LlamaBackend:
         if bias:
             biases = (L.llama_logit_bias * len(bias))()
             for i, (tok, bias_value) in enumerate(bias.items()):
-                biases[i].token, biases[i].bias = tok, bias_value
+                biases[i] = L.llama_logit_bias(token=tok, bias=bias_value)
             add(chain, L.llama_sampler_init_logit_bias(self.n_vocab, len(biases), biases))
         if params.repeat_penalty != 1.0 or params.frequency_penalty or params.presence_penalty:
             add(

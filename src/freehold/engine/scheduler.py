@@ -32,7 +32,7 @@ class Job:
     request: GenerationRequest
     prompt: list[int]
     max_tokens: int
-    emit: Callable[[Chunk | BaseException], None]
+    emit: Callable[[Chunk | BaseException], object]
     cancelled: bool = False
 
 

@@ -1,0 +1,1 @@
+"""Prompt rendering, reasoning, tool-call parsing."""
