@@ -169,6 +169,7 @@ def _header(results: dict[str, Any]) -> list[str]:
         f"Run {results['started']} with `{results['command']}` (one run; the 2 cores were "
         "shared with other work, so absolute numbers are noisy; compare the ratios).",
         "",
+        *([results["note"], ""] if results.get("note") else []),
         "## Machine and versions",
         "",
         f"- CPU: {m['cpu']} — {m['cores']} cores; RAM {m['ram_gb']:.1f} GB; {m['os']}; "
