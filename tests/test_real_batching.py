@@ -53,6 +53,7 @@ async def stream_one(client: openai.AsyncOpenAI, topic: str, **kw) -> tuple[str,
     return text, finish, tokens
 
 
+@pytest.mark.timeout(900)  # 16 generations; slow only on a machine busy with other work
 @pytest.mark.parametrize("sampling", [{"temperature": 0}, {"temperature": 0.9, "seed": 11}])
 async def test_eight_streams_complete_and_equal_their_solo_runs(server, sampling):
     client = openai.AsyncOpenAI(base_url=f"{server.base_url}/v1", api_key="x", max_retries=0)
