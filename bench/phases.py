@@ -45,6 +45,7 @@ def start(name: str, cfg: Config, workdir: Path) -> Target:
     server = RunningServer(SERVERS[name], cfg, workdir)
     target = Target(server, ProcessSampler(server.proc.pid))
     target.out["argv"] = [Path(a).name if "/" in a else a for a in server.argv]
+    target.out["extra_body"] = server.spec.extra_body
     target.sampler.start()
     try:
         target.out["ready_s"] = server.wait_ready()

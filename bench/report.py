@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 from typing import Any
@@ -185,15 +186,16 @@ def _header(results: dict[str, Any]) -> list[str]:
         f"{s['parallel']}, flash attention on/auto",
         f"- load: concurrency {s['concurrency']}, requests = {s['requests_per_conc']} × "
         f"concurrency, {s['max_tokens']} completion tokens each, temperature 0.8, top_p 0.95, "
-        "top_k 40, min_p 0.05, repeat_penalty 1.0, seed = request index, EOS suppressed "
-        "(`ignore_eos`, or a logit bias on llama-cpp-python)",
+        "top_k 40, min_p 0.05, repeat_penalty 1.0, seed = request index; request extras "
+        "per server below",
         f"- prefix reuse: {s['prefix_requests']} chats one after another, one shared system "
         f"prompt, different short questions, {s['prefix_max_tokens']} tokens each",
         "",
     ]
     for name in _servers(results):
-        argv = " ".join(results["servers"][name].get("argv", []))
-        lines.append(f"- {name}: `{argv}`")
+        data = results["servers"][name]
+        extra = json.dumps(data.get("extra_body", {}))
+        lines.append(f"- {name}: `{' '.join(data.get('argv', []))}`; request extras `{extra}`")
     return [*lines, ""]
 
 
