@@ -164,3 +164,12 @@ async def test_models_show_reasoning_capabilities(fake):
     assert card["reasoning"] is True and card["switchable"] is True
     assert card["can_disable"] is True and "high" in card["levels"]
     assert json.dumps(card)  # serialisable
+
+
+async def test_reasoning_models_get_special_tokens_rendered(fake):
+    async with fake(thinking_engine()) as (client, engine):
+        await client.post(CHAT, json={"messages": HI, "think": False})
+    async with fake() as (client, plain):
+        await client.post(CHAT, json={"messages": HI})
+    assert engine.requests[0].special is True  # markers may be control tokens
+    assert plain.requests[0].special is False

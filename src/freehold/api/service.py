@@ -97,7 +97,7 @@ class Service:
         if plan.thinking and plan.fmt is not None:
             think = ReasoningPlan(plan.fmt.start, plan.fmt.end, plan.starts_inside, plan.budget)
         shaper = reasoning.OutputShaper(plan.fmt, plan.starts_inside, plan.output)
-        return self._prepare(body, plan.prompt, model, shaper, think)
+        return self._prepare(body, plan.prompt, model, shaper, think, special=fmt is not None)
 
     def completion(self, body: CompletionRequest) -> Prepared:
         model = self.check_model(body.model)
@@ -111,6 +111,7 @@ class Service:
         model: str,
         shaper: tr.Shaper,
         think: ReasoningPlan | None = None,
+        special: bool = False,
     ) -> Prepared:
         include_usage = not body.stream or bool(
             body.stream_options and body.stream_options.include_usage
@@ -123,6 +124,7 @@ class Service:
             sampling=tr.sampling_params(body),
             stop=tr.stop_strings(body.stop),
             reasoning=think,
+            special=special,
             request_id=meta.id,
         )
         return Prepared(request, meta, shaper)

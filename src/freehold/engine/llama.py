@@ -72,7 +72,7 @@ class LlamaBackend:
         self.batch = L.llama_batch_init(config.n_batch, 0, 1)
         self.n_batch = config.n_batch
         self.n_vocab = int(L.llama_vocab_n_tokens(self.vocab))
-        self._pieces: dict[int, bytes] = {}
+        self._pieces: dict[tuple[int, bool], bytes] = {}
         self.eog_tokens = [t for t in range(self.n_vocab) if L.llama_vocab_is_eog(self.vocab, t)]
 
     # -- model facts ------------------------------------------------------------------
@@ -126,15 +126,16 @@ class LlamaBackend:
             n = L.llama_tokenize(self.vocab, data, len(data), tokens, -n, add, True)
         return list(tokens[:n])
 
-    def piece(self, token: int) -> bytes:
-        cached = self._pieces.get(token)
+    def piece(self, token: int, special: bool = False) -> bytes:
+        key = (token, special)
+        cached = self._pieces.get(key)
         if cached is None:
             buf = ctypes.create_string_buffer(64)
-            n = L.llama_token_to_piece(self.vocab, token, buf, len(buf), 0, False)
+            n = L.llama_token_to_piece(self.vocab, token, buf, len(buf), 0, special)
             if n < 0:
                 buf = ctypes.create_string_buffer(-n)
-                n = L.llama_token_to_piece(self.vocab, token, buf, len(buf), 0, False)
-            cached = self._pieces[token] = buf.raw[:n]
+                n = L.llama_token_to_piece(self.vocab, token, buf, len(buf), 0, special)
+            cached = self._pieces[key] = buf.raw[:n]
         return cached
 
     def is_eog(self, token: int) -> bool:

@@ -193,7 +193,8 @@ class Scheduler:
             if slot.forced:
                 token, forced = slot.forced.pop(0), True
         eog = not forced and self.backend.is_eog(token)
-        step = slot.out.on_token(self.backend.piece(token), eog)
+        piece = self.backend.piece(token, slot.job.request.special)
+        step = slot.out.on_token(piece, eog)
         if not eog:
             slot.usage.completion_tokens += 1
             if slot.think is not None:

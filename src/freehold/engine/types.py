@@ -48,6 +48,9 @@ class GenerationRequest:
     sampling: SamplingParams = field(default_factory=SamplingParams)
     stop: tuple[str, ...] = ()
     reasoning: ReasoningPlan | None = None
+    # Render special (control) tokens as text: a reasoning model's markers may be such
+    # tokens (gpt-oss channels, some <think>), and the splitter must see them.
+    special: bool = False
     request_id: str = ""
 
 
