@@ -186,6 +186,7 @@ async def test_health_is_503_while_loading_then_200(fake):
     async with fake(FakeEngine(gate=gate)) as (client, engine):
         loading = await client.get("/health")
         refused = await client.post(CHAT, json={"messages": HI})
+        models_loading = await client.get("/v1/models")
         gate.set()
         for _ in range(100):
             if engine.ready:
@@ -194,6 +195,7 @@ async def test_health_is_503_while_loading_then_200(fake):
         ready = await client.get("/health")
     assert loading.status_code == 503 and loading.json()["status"] == "loading"
     assert refused.status_code == 503 and refused.headers["retry-after"]
+    assert models_loading.status_code == 503
     validate("ErrorResponse", refused.json())
     assert ready.status_code == 200 and ready.json()["model"]["id"] == "fake-model"
 

@@ -13,7 +13,7 @@ from freehold.api.schemas import ChatCompletionRequest, CompletionRequest
 from freehold.api.service import Service
 from freehold.api.sse import respond
 from freehold.engine.types import ModelInfo
-from freehold.errors import FreeholdError, not_found
+from freehold.errors import FreeholdError
 
 ERROR = {"description": "OpenAI-shaped error", "content": {"application/json": {}}}
 RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -73,16 +73,14 @@ async def get_metrics(request: Request) -> Response:
 @v1.get("/models")
 async def list_models(request: Request) -> dict[str, Any]:
     svc = service(request)
+    svc.check_model(None)  # 503 while loading: the card is not known yet
     return {"object": "list", "data": [model_card(svc.engine.info, svc.capabilities())]}
 
 
 @v1.get("/models/{model_id:path}")
 async def get_model(model_id: str, request: Request) -> dict[str, Any]:
     svc = service(request)
-    if model_id not in svc.model_ids():
-        raise not_found(
-            f"the model '{model_id}' does not exist", code="model_not_found", param="model"
-        )
+    svc.check_model(model_id)  # 404 for another model, 503 while loading
     return model_card(svc.engine.info, svc.capabilities())
 
 
