@@ -34,6 +34,7 @@ class Job:
     max_tokens: int
     emit: Callable[[Chunk | BaseException], object]
     cancelled: bool = False
+    submitted: float = field(default_factory=time.monotonic)
 
 
 @dataclass(eq=False)
@@ -48,6 +49,7 @@ class Slot:
     think: ThinkBudget | None = None
     usage: Usage = field(default_factory=Usage)
     last_used: float = 0.0
+    admitted: float = 0.0
 
 
 def common_prefix(a: list[int], b: list[int]) -> int:
@@ -156,6 +158,7 @@ class Scheduler:
         slot.out = OutputState(job.max_tokens, StopMatcher(req.stop))
         slot.think = ThinkBudget.for_request(req, job.max_tokens, self.backend.tokenize)
         slot.usage = Usage(prompt_tokens=len(job.prompt), cached_tokens=reuse)
+        slot.admitted = time.monotonic()
 
     def _step(self) -> None:
         entries: list[tuple[int, int, int, bool]] = []
@@ -197,6 +200,8 @@ class Scheduler:
         step = slot.out.on_token(piece, eog)
         if not eog:
             slot.usage.completion_tokens += 1
+            if slot.usage.completion_tokens == 1:
+                self._log_first_token(slot)
             if slot.think is not None:
                 inject = slot.think.after_token(step.text, slot.out.generated)
                 slot.forced += [] if slot.forced else inject
@@ -207,6 +212,19 @@ class Scheduler:
         if step.text:
             slot.job.emit(Chunk(text=step.text))
         slot.pending = [token]
+
+    def _log_first_token(self, slot: Slot) -> None:
+        if log.isEnabledFor(logging.DEBUG) and slot.job is not None:
+            log.debug(
+                "%s: %.1f ms waiting for a slot, first token %.1f ms after admission "
+                "(%d prompt tokens, %d cached, %d slots busy)",
+                slot.job.request.request_id,
+                (slot.admitted - slot.job.submitted) * 1e3,
+                (time.monotonic() - slot.admitted) * 1e3,
+                slot.usage.prompt_tokens,
+                slot.usage.cached_tokens,
+                sum(s.job is not None for s in self.slots),
+            )
 
     def _finish(
         self, slot: Slot, text: str = "", reason: Any = None, error: BaseException | None = None
