@@ -1,5 +1,5 @@
 ARG BASE_IMAGE=python:3.11-slim
-# freehold: an OpenAI-compatible server for GGUF models (docs/README-docker.md).
+# freehold: an OpenAI-compatible server for GGUF models (the Docker section of README.md).
 #
 #   CPU (default):  docker build -t freehold .
 #   CUDA:           docker build --build-arg BACKEND=cuda -t freehold:cuda .
