@@ -56,9 +56,10 @@ async def stream_one(client: openai.AsyncOpenAI, topic: str, **kw) -> tuple[str,
 @pytest.mark.timeout(900)  # 16 generations; slow only on a machine busy with other work
 @pytest.mark.parametrize("sampling", [{"temperature": 0}, {"temperature": 0.9, "seed": 11}])
 async def test_eight_streams_complete_and_equal_their_solo_runs(server, sampling):
-    client = openai.AsyncOpenAI(base_url=f"{server.base_url}/v1", api_key="x", max_retries=0)
-    solo = [await stream_one(client, t, **sampling) for t in TOPICS]
-    together = await asyncio.gather(*(stream_one(client, t, **sampling) for t in TOPICS))
+    base = f"{server.base_url}/v1"
+    async with openai.AsyncOpenAI(base_url=base, api_key="x", max_retries=0) as client:
+        solo = [await stream_one(client, t, **sampling) for t in TOPICS]
+        together = await asyncio.gather(*(stream_one(client, t, **sampling) for t in TOPICS))
     for (text, finish, tokens), alone in zip(together, solo, strict=True):
         assert text and finish in ("stop", "length") and tokens > 0
         assert (text, finish, tokens) == alone

@@ -27,8 +27,10 @@ def client(server):
 
 
 @pytest.fixture
-def aclient(server):
-    return openai.AsyncOpenAI(base_url=f"{server.base_url}/v1", api_key="unused", max_retries=0)
+async def aclient(server):
+    base = f"{server.base_url}/v1"
+    async with openai.AsyncOpenAI(base_url=base, api_key="unused", max_retries=0) as client:
+        yield client  # closed in the test's own event loop
 
 
 def test_models_and_health(client, server):
