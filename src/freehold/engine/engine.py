@@ -69,9 +69,6 @@ class LlamaEngine:
     def load(self) -> dict[str, int]:
         return self._scheduler.load() if self._scheduler else {}
 
-    def count_tokens(self, text: str) -> int:
-        return len(self._require_backend().tokenize(text))
-
     def _require_backend(self) -> LlamaBackend:
         if self._backend is None or self._closing:
             raise FreeholdError(

@@ -66,11 +66,11 @@ class FakeEngine:
     def load(self) -> dict[str, int]:
         return {"slots": 1, "busy": 0, "inflight": 0}
 
-    def count_tokens(self, text: str) -> int:
+    def _count_tokens(self, text: str) -> int:
         return len(text.split())
 
     async def generate(self, request: GenerationRequest) -> AsyncGenerator[Chunk, None]:
-        prompt_tokens = self.count_tokens(request.prompt)
+        prompt_tokens = self._count_tokens(request.prompt)
         if prompt_tokens >= self.info.n_ctx_slot:
             raise FreeholdError(
                 f"this request has {prompt_tokens} prompt tokens but the context of a slot "
