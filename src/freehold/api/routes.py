@@ -60,7 +60,7 @@ async def get_health(request: Request) -> JSONResponse:
             {"status": "loading", **err.to_dict()}, status_code=503, headers={"Retry-After": "2"}
         )
     return JSONResponse(
-        {"status": "ok", "model": model_card(svc.engine.info), "slots": svc.engine_load()}
+        {"status": "ok", "model": model_card(svc.engine.info), "slots": svc.engine.load()}
     )
 
 

@@ -34,9 +34,6 @@ class Service:
         endpoint = "chat" if prepared.meta.chat else "completions"
         return self.metrics.observe(endpoint, self.engine.generate(prepared.request))
 
-    def engine_load(self) -> dict[str, int]:
-        return self.engine.load()
-
     def capabilities(self) -> dict[str, object]:
         return reasoning.capabilities(self.reasoning_format, self.settings.reasoning)
 

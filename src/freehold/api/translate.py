@@ -51,8 +51,8 @@ def refuse_unsupported(body: Sampling) -> None:
             )
 
 
-def sampling_params(body: Sampling, defaults: SamplingParams | None = None) -> SamplingParams:
-    d = defaults or SamplingParams()
+def sampling_params(body: Sampling) -> SamplingParams:
+    d = SamplingParams()
     bias: dict[int, float] = {}
     for key, value in (body.logit_bias or {}).items():
         if not key.lstrip("-").isdigit():

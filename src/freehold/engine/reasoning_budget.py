@@ -51,7 +51,7 @@ class ThinkBudget:
         self._closed_on_end = True
         return self._tokenize(self.tracker.fmt.close, False)
 
-    def after_token(self, text: str, generated: int) -> list[int]:
+    def after_token(self, text: str) -> list[int]:
         """Account one generated token; the tokens to force next (the closing marker)."""
         inject = self.tracker.feed(text)
         return self._tokenize(inject, False) if inject else []

@@ -140,8 +140,11 @@ class Scheduler:
             if not idle:
                 return
             job = self._waiting.popleft()
-            best = max(idle, key=lambda s: (common_prefix(s.cache, job.prompt), -s.last_used))
-            reuse = min(common_prefix(best.cache, job.prompt), len(job.prompt) - 1)
+            shared, best = max(
+                ((common_prefix(s.cache, job.prompt), s) for s in idle),
+                key=lambda pair: (pair[0], -pair[1].last_used),
+            )
+            reuse = min(shared, len(job.prompt) - 1)
             if reuse == 0:
                 best = min(idle, key=lambda s: s.last_used)
             self._start(best, job, reuse)
@@ -203,7 +206,7 @@ class Scheduler:
             if slot.usage.completion_tokens == 1:
                 self._log_first_token(slot)
             if slot.think is not None:
-                inject = slot.think.after_token(step.text, slot.out.generated)
+                inject = slot.think.after_token(step.text)
                 slot.forced += [] if slot.forced else inject
                 slot.usage.reasoning_tokens = slot.think.reasoning_tokens
         if step.finish is not None:
