@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: install serve test test-fast lint bench
+.PHONY: install serve test test-fast lint bench browser
 install: $(STAMP)
 
 $(STAMP): pyproject.toml
@@ -16,8 +16,15 @@ $(STAMP): pyproject.toml
 serve: install
 	$(VENV)/bin/freehold serve $(ARGS)
 
-test: install
+test: install browser
 	$(VENV)/bin/pytest
+
+# The chat page's tests drive Debian's chromium (Playwright's own browser download cannot
+# work offline). Installed here where we may (root, apt-get); elsewhere those tests skip.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 \
+	  && apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
+	  || echo "chromium is not installed: the chat page's browser tests will skip"
 
 test-fast: install
 	$(VENV)/bin/pytest -m "not real and not container"

@@ -51,8 +51,10 @@ def build_parser() -> argparse.ArgumentParser:
     _add_setting_flags(serve)
     serve.set_defaults(func=_serve)
     from freehold.download.cli import register
+    from freehold.run.cli import register as register_run
 
     register(commands)
+    register_run(commands)
     return parser
 
 

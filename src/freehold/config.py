@@ -158,6 +158,11 @@ class Settings(BaseSettings):
         description="Hugging Face token for gated or private repos (default: $HF_TOKEN)",
         json_schema_extra=_flags("--token"),
     )
+    webui: bool = Field(
+        True,
+        description="serve the web chat page at / (--no-webui: the API only)",
+        json_schema_extra=_flags("--webui"),
+    )
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         "info",
         description="log level",

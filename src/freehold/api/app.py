@@ -47,6 +47,10 @@ def create_app(settings: Settings, engine: Engine) -> FastAPI:
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     app.include_router(health)
     app.include_router(v1)
+    if settings.webui:
+        from freehold.webui import install as install_webui
+
+        install_webui(app)
     return app
 
 

@@ -1,0 +1,1 @@
+"""``freehold run``: a terminal chat with a model, on the local engine or a running server."""
