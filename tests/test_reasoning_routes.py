@@ -81,7 +81,8 @@ async def test_thinking_off_prefills_closed_block_and_returns_no_reasoning(fake,
     message = whole["choices"][0]["message"]
     assert message["content"] == "It is 4." and "reasoning_content" not in message
     assert engine.requests[0].prompt.rstrip().endswith("</think>")
-    assert engine.requests[0].reasoning is None
+    plan = engine.requests[0].reasoning
+    assert plan is not None and plan.thinking is False  # split off, never budgeted
     assert folded(events) == {"content": "It is 4."}
 
 

@@ -1,4 +1,4 @@
-"""The streaming splitter and the output shaper: a case table, each case fed whole,
+"""The streaming splitter: a case table, each case fed whole,
 character by character and at random split points (fixed seed)."""
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ import pytest
 
 from freehold.chat.reasoning import (
     Event,
-    OutputShaper,
     ReasoningFormat,
     ThinkSplitter,
     harmony,
@@ -164,42 +163,3 @@ def test_feeding_is_linear_in_the_text() -> None:
     out = [e for ch in text for e in splitter.feed(ch)] + splitter.finish()
     runs = fold(out)
     assert runs[-1] == (C, "answer") and len(runs[0][1]) == len("word " * 20_000) - 1
-
-
-SHAPES = [
-    ("reasoning_content", [{"reasoning_content": "hmm"}, {"content": "Hi."}]),
-    ("reasoning", [{"reasoning": "hmm"}, {"content": "Hi."}]),
-    ("both", [{"reasoning_content": "hmm", "reasoning": "hmm"}, {"content": "Hi."}]),
-    ("hidden", [{"content": "Hi."}]),
-    ("inline", [{"content": "<think>\nhmm\n</think>\n\nHi."}]),
-]
-
-
-def merged(deltas: list[dict[str, str]]) -> list[dict[str, str]]:
-    out: list[dict[str, str]] = []
-    for delta in deltas:
-        if out and out[-1].keys() == delta.keys():
-            out[-1] = {k: out[-1][k] + v for k, v in delta.items()}
-        else:
-            out.append(dict(delta))
-    return out
-
-
-@pytest.mark.parametrize(("output", "expected"), SHAPES, ids=[s[0] for s in SHAPES])
-@pytest.mark.parametrize("feed", [whole, chars], ids=["whole", "chars"])
-def test_output_shapes(output: str, expected: list, feed: Callable[[str], list[str]]) -> None:
-    shaper = OutputShaper(THINK, False, output)  # type: ignore[arg-type]
-    deltas = [d for piece in feed("<think>\nhmm\n</think>\n\nHi.") for d in shaper.feed(piece)]
-    assert merged(deltas + shaper.finish()) == expected
-
-
-def test_inline_puts_back_the_start_marker_the_prompt_opened() -> None:
-    shaper = OutputShaper(THINK, True, "inline")
-    deltas = shaper.feed("x</think>y") + shaper.feed("z") + shaper.finish()
-    assert deltas == [{"content": "<think>x</think>y"}, {"content": "z"}]
-
-
-def test_a_model_without_reasoning_passes_text_through() -> None:
-    shaper = OutputShaper(None, False, "reasoning_content")
-    assert shaper.feed("<think>a</think>") == [{"content": "<think>a</think>"}]
-    assert shaper.feed("") == [] and shaper.finish() == []

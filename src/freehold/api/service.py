@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from freehold.api import translate as tr
 from freehold.api.metrics import Metrics
+from freehold.api.openai_wire import PartShape
 from freehold.api.schemas import ChatCompletionRequest, CompletionRequest
 from freehold.chat import reasoning
 from freehold.chat.template import choose_template, render
@@ -20,7 +21,7 @@ from freehold.errors import FreeholdError, not_found
 class Prepared:
     request: GenerationRequest
     meta: tr.ResponseMeta
-    shaper: tr.Shaper
+    shape: PartShape
 
 
 class Service:
@@ -90,23 +91,26 @@ class Service:
             **kwargs,
         )
         plan = reasoning.plan_prompt(prompt, choice, fmt)
-        think = None
-        if plan.thinking and plan.fmt is not None:
-            think = ReasoningPlan(plan.fmt.start, plan.fmt.end, plan.starts_inside, plan.budget)
-        shaper = reasoning.OutputShaper(plan.fmt, plan.starts_inside, plan.output)
-        return self._prepare(body, plan.prompt, model, shaper, think, special=fmt is not None)
+        think, shape = None, PartShape()
+        if plan.fmt is not None:
+            start, end = plan.fmt.start, plan.fmt.end
+            think = ReasoningPlan(
+                start, end, plan.starts_inside, plan.budget, thinking=plan.thinking
+            )
+            shape = PartShape(plan.output, start, end)
+        return self._prepare(body, plan.prompt, model, shape, think, special=fmt is not None)
 
     def completion(self, body: CompletionRequest) -> Prepared:
         model = self.check_model(body.model)
         tr.refuse_unsupported(body)
-        return self._prepare(body, tr.completion_prompt(body.prompt), model, tr.plain_shaper())
+        return self._prepare(body, tr.completion_prompt(body.prompt), model, PartShape())
 
     def _prepare(
         self,
         body: ChatCompletionRequest | CompletionRequest,
         prompt: str,
         model: str,
-        shaper: tr.Shaper,
+        shape: PartShape,
         think: ReasoningPlan | None = None,
         special: bool = False,
     ) -> Prepared:
@@ -124,4 +128,4 @@ class Service:
             special=special,
             request_id=meta.id,
         )
-        return Prepared(request, meta, shaper)
+        return Prepared(request, meta, shape)

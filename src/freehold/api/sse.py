@@ -15,8 +15,9 @@ from fastapi import Request
 from fastapi.responses import JSONResponse, Response
 from sse_starlette import EventSourceResponse
 
+from freehold.api.openai_wire import chat_response, completion_response, stream_events
 from freehold.api.service import Prepared
-from freehold.api.translate import fold, stream_events
+from freehold.engine.fold import fold_chunks
 from freehold.engine.types import Chunk
 from freehold.errors import FreeholdError
 
@@ -48,7 +49,7 @@ async def unless_disconnected(request: Request, work: Awaitable[T]) -> T:
 
 async def _prepend(first: Chunk, rest: AsyncIterator[Chunk]) -> AsyncIterator[Chunk]:
     yield first
-    if first.finish_reason is None:
+    if not first.final:
         async for chunk in rest:
             yield chunk
 
@@ -60,12 +61,16 @@ async def respond(
     SSE or fold the very same events into one JSON body."""
     try:
         first = await unless_disconnected(request, anext(chunks))
-        events = stream_events(prepared.meta, _prepend(first, chunks), prepared.shaper)
+        meta, whole = prepared.meta, _prepend(first, chunks)
         if stream:
+            events = stream_events(meta, whole, prepared.shape)
             return EventSourceResponse(
                 _sse(events, chunks), sep="\n", ping=15, shutdown_grace_period=DRAIN_SECONDS
             )
-        return JSONResponse(await unless_disconnected(request, fold(prepared.meta, events)))
+        folded = await unless_disconnected(request, fold_chunks(whole))
+        if meta.chat:
+            return JSONResponse(chat_response(meta, folded, prepared.shape))
+        return JSONResponse(completion_response(meta, folded))
     except BaseException:
         await chunks.aclose()
         raise

@@ -1,21 +1,17 @@
-"""Pure translation between OpenAI's wire format and the engine's vocabulary.
-
-Requests become GenerationRequests; engine Chunks become OpenAI stream chunks; a
-non-streaming response is a fold over those very chunks (one generation path).
-"""
+"""Pure translation of OpenAI request bodies into the engine's vocabulary, and the
+response envelope. (Engine parts → wire objects: ``openai_wire``.)"""
 
 from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from freehold import __version__
 from freehold.api.schemas import ChatCompletionRequest, CompletionRequest, Message, Sampling
-from freehold.chat.reasoning import OutputShaper
-from freehold.engine.types import Chunk, SamplingParams, Usage
+from freehold.engine.types import SamplingParams, Usage
 from freehold.errors import FreeholdError, bad_request
 
 MAX_STOPS = 16
@@ -130,6 +126,9 @@ class ResponseMeta:
     model: str
     chat: bool
     include_usage: bool = False
+    n: int = 1
+    logprobs: int | None = None  # None: not asked; else the number of alternatives
+    prompt_chars: int = 0  # legacy completions count text offsets from the prompt's start
     id: str = ""
     created: int = field(default_factory=lambda: int(time.time()))
 
@@ -151,84 +150,3 @@ class ResponseMeta:
         if self.include_usage and last:
             out["usage"] = usage_dict(usage)
         return out
-
-
-Delta = dict[str, str]
-
-
-class Shaper(Protocol):
-    """Generated text → message-field deltas (content, reasoning_content, ...)."""
-
-    def feed(self, text: str) -> list[Delta]: ...
-
-    def finish(self) -> list[Delta]: ...
-
-
-def plain_shaper() -> Shaper:
-    return OutputShaper(None, False, "inline")
-
-
-async def stream_events(
-    meta: ResponseMeta, chunks: AsyncIterator[Chunk], shaper: Shaper
-) -> AsyncIterator[dict[str, Any]]:
-    """OpenAI stream chunks for the engine's chunks: the role first, then deltas, then the
-    finish reason, then (if asked) a usage chunk with empty choices."""
-    if meta.chat:
-        yield meta.envelope([_choice(meta, {"role": "assistant", "content": ""})])
-    async for chunk in chunks:
-        deltas = shaper.feed(chunk.text) if chunk.text else []
-        if chunk.finish_reason is not None:
-            deltas += shaper.finish()
-        for delta in deltas:
-            yield meta.envelope([_choice(meta, delta)])
-        if chunk.finish_reason is not None:
-            yield meta.envelope([_choice(meta, {}, chunk.finish_reason)])
-            if meta.include_usage:
-                yield meta.envelope([], chunk.usage, last=True)
-            return
-
-
-def _choice(meta: ResponseMeta, delta: Delta, finish: str | None = None) -> dict[str, Any]:
-    if meta.chat:
-        return {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
-    return {"index": 0, "text": delta.get("content", ""), "logprobs": None, "finish_reason": finish}
-
-
-async def fold(meta: ResponseMeta, events: AsyncIterator[dict[str, Any]]) -> dict[str, Any]:
-    """The non-streaming response: the stream's chunks folded into one object."""
-    parts: dict[str, list[str]] = {}
-    finish: str | None = None
-    usage: dict[str, Any] | None = None
-    async for event in events:
-        usage = event.get("usage") or usage
-        for choice in event["choices"]:
-            finish = choice["finish_reason"] or finish
-            fields = choice["delta"] if meta.chat else {"content": choice["text"]}
-            for key, text in fields.items():
-                if key != "role":
-                    parts.setdefault(key, []).append(text)
-    texts = {key: "".join(chunks) for key, chunks in parts.items()}
-    base = meta.envelope([], last=True)
-    base.pop("usage", None)
-    base["usage"] = usage
-    if meta.chat:
-        message: dict[str, Any] = {
-            "role": "assistant",
-            "content": texts.pop("content", ""),
-            "refusal": None,
-            **texts,
-        }
-        base["object"] = "chat.completion"
-        base["choices"] = [
-            {"index": 0, "message": message, "logprobs": None, "finish_reason": finish}
-        ]
-    else:
-        base["choices"] = [
-            {
-                "index": 0,
-                "text": texts.get("content", ""),
-                "logprobs": None,
-                "finish_reason": finish,
-            }
-        ]
-    return base

@@ -7,8 +7,9 @@ How the pieces are used, in order::
                        effort_budgets=...)
     kwargs = template_kwargs(choice, fmt)                            # into the template
     plan = plan_prompt(render(..., **kwargs), choice, fmt)           # prefill, starts_inside
-    engine: BudgetTracker(fmt, starts_inside=plan.starts_inside, budget=plan.budget, ...)
-    api:    OutputShaper(plan.fmt, plan.starts_inside, plan.output)  # text → message fields
+    engine: ThinkSplitter(fmt, plan.starts_inside) in the slot's output parser, and
+            BudgetTracker(fmt, budget=plan.budget, ..., splitter=that splitter)
+    api:    api.openai_wire.PartShape(plan.output, ...)  # reasoning parts → message fields
 
 The pieces live in ``reasoning_formats`` (families, prompt side), ``reasoning_request``
 (the normaliser), ``reasoning_stream`` (splitter, shaper) and ``reasoning_tracker``
@@ -39,7 +40,7 @@ from freehold.chat.reasoning_request import (
     Switch,
     normalize,
 )
-from freehold.chat.reasoning_stream import Event, Kind, OutputShaper, ThinkSplitter
+from freehold.chat.reasoning_stream import Event, Kind, ThinkSplitter
 from freehold.chat.reasoning_tracker import BudgetTracker, answer_reserve, format_for_markers
 
 __all__ = [
@@ -50,7 +51,6 @@ __all__ = [
     "Event",
     "Kind",
     "Output",
-    "OutputShaper",
     "PromptPlan",
     "ReasoningChoice",
     "ReasoningFormat",

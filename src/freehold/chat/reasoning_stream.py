@@ -1,4 +1,4 @@
-"""Streaming side of reasoning: split thinking from the answer, shape it, count its budget.
+"""Streaming side of reasoning: split thinking from the answer.
 
 ``ThinkSplitter`` is a small state machine fed generated text in pieces of any size. It
 holds back a possible partial marker (``<thi``) until it knows, never lets a marker
@@ -12,7 +12,6 @@ from __future__ import annotations
 from typing import Literal
 
 from freehold.chat.reasoning_formats import ReasoningFormat
-from freehold.chat.reasoning_request import Output
 
 Kind = Literal["reasoning", "content"]
 Event = tuple[Kind, str]
@@ -113,45 +112,3 @@ class ThinkSplitter:
             return
         _push(out, self._kind, self._ws + visible)
         self._ws = text[len(visible) :]
-
-
-def _fields(output: Output, kind: Kind, text: str) -> dict[str, str]:
-    if kind == "content":
-        return {"content": text}
-    if output == "reasoning_content":
-        return {"reasoning_content": text}
-    if output == "reasoning":
-        return {"reasoning": text}
-    if output == "both":
-        return {"reasoning_content": text, "reasoning": text}
-    return {}
-
-
-class OutputShaper:
-    """Generated text → message fields, in the request's output shape.
-
-    Each call returns a list of deltas such as ``{"content": "..."}`` or
-    ``{"reasoning_content": "..."}``; folding them (concatenating per field) gives the
-    non-streamed message. ``inline`` keeps the raw text in ``content`` (with the start
-    marker put back when the prompt opened the block); ``hidden`` drops the thinking.
-    """
-
-    def __init__(self, fmt: ReasoningFormat | None, starts_inside: bool, output: Output) -> None:
-        self.output = output
-        self._split = (
-            None if fmt is None or output == "inline" else ThinkSplitter(fmt, starts_inside)
-        )
-        self._prefix = fmt.start if fmt is not None and starts_inside and output == "inline" else ""
-
-    def feed(self, text: str) -> list[dict[str, str]]:
-        if self._split is None:
-            text, self._prefix = self._prefix + text, ""
-            return [{"content": text}] if text else []
-        return self._shape(self._split.feed(text))
-
-    def finish(self) -> list[dict[str, str]]:
-        return [] if self._split is None else self._shape(self._split.finish())
-
-    def _shape(self, events: list[Event]) -> list[dict[str, str]]:
-        deltas = (_fields(self.output, kind, text) for kind, text in events)
-        return [d for d in deltas if d]

@@ -54,6 +54,7 @@ class BudgetTracker:
         budget: int | None = None,
         max_tokens: int | None = None,
         reserve: int = 0,
+        splitter: ThinkSplitter | None = None,
     ) -> None:
         self.fmt = fmt
         self.budget = budget
@@ -62,7 +63,9 @@ class BudgetTracker:
         self.generated = 0
         self.reasoning_tokens = 0
         self.closed_early = False  # the tracker closed a block at least once
-        self._split = ThinkSplitter(fmt, starts_inside)
+        # The engine's output parser owns the splitter and feeds it (see ``count``); a
+        # tracker made without one splits for itself (``feed``).
+        self._split = splitter or ThinkSplitter(fmt, starts_inside)
         self._closing = False
 
     @property
@@ -74,6 +77,11 @@ class BudgetTracker:
         """Account one generated token; the text to inject now, or ""."""
         was_inside = self._split.inside
         self._split.feed(piece)
+        return self.count(was_inside)
+
+    def count(self, was_inside: bool) -> str:
+        """Account one generated token whose text the shared splitter has already been
+        fed (``was_inside``: its state before); the text to inject now, or ""."""
         self.generated += 1
         if was_inside or self._split.inside:
             self.reasoning_tokens += 1

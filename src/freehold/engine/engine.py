@@ -8,7 +8,7 @@ from collections.abc import AsyncGenerator
 from pathlib import Path
 
 from freehold.engine.llama import BackendConfig, LlamaBackend
-from freehold.engine.scheduler import Job, Scheduler
+from freehold.engine.scheduler import Job, Scheduler, make_job
 from freehold.engine.types import Chunk, GenerationRequest, ModelInfo
 from freehold.errors import FreeholdError
 
@@ -82,21 +82,11 @@ class LlamaEngine:
 
     def _job(self, request: GenerationRequest, out: asyncio.Queue) -> Job:
         backend = self._require_backend()
-        prompt = backend.tokenize(request.prompt)
-        room = self._info.n_ctx_slot - len(prompt)
-        if room <= 0 or not prompt:
-            raise FreeholdError(
-                f"this request has {len(prompt)} prompt tokens but the context of a slot is "
-                f"{self._info.n_ctx_slot} tokens; shorten the prompt or raise --ctx-size",
-                param="messages",
-                code="context_length_exceeded",
-            )
-        max_tokens = min(request.max_tokens or room, room)
         loop = asyncio.get_running_loop()
-        return Job(
+        return make_job(
             request,
-            prompt,
-            max_tokens,
+            backend.tokenize(request.prompt),
+            self._info.n_ctx_slot,
             emit=lambda item: loop.call_soon_threadsafe(out.put_nowait, item),
         )
 
@@ -111,7 +101,7 @@ class LlamaEngine:
                 if isinstance(item, BaseException):
                     raise item
                 yield item
-                if item.finish_reason is not None:
+                if item.final:
                     return
         finally:
             job.cancelled = True

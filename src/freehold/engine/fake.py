@@ -1,26 +1,75 @@
-"""FakeEngine: scripted output for API tests, through the real stop/UTF-8 machinery."""
+"""FakeEngine: scripted output for API tests, through the scheduler's own token step.
+
+A ``FakeBackend`` stands in for llama.cpp under the real ``Scheduler``: each script piece
+is one "token" of a vocabulary built as pieces appear, and sampling replays the script.
+So stop strings, UTF-8, limits, the reasoning budget, the output parser and every
+scheduler rule run exactly as in production; the engine ticks the scheduler on the event
+loop instead of a thread, so tests stay deterministic.
+"""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, Callable
+import re
+from collections.abc import AsyncGenerator, Callable, Iterator
 from dataclasses import dataclass, field
 
-from freehold.engine.output import OutputState
-from freehold.engine.reasoning_budget import ThinkBudget
-from freehold.engine.textstream import StopMatcher
-from freehold.engine.types import Chunk, GenerationRequest, ModelInfo, Usage
-from freehold.errors import FreeholdError
+from freehold.engine.scheduler import Scheduler, make_job
+from freehold.engine.types import Chunk, GenerationRequest, ModelInfo
 
 Script = list[bytes | str]
+EOS = 0
+_WORDS = re.compile(r"\s*\S+|\s+")
 
 
 def _hello() -> Script:
     return ["Hello", ",", " world", "!"]
 
 
-def _count_words(text: str, special: bool) -> list[int]:
-    return list(range(max(1, len(text.split()))))
+class FakeBackend:
+    """A scripted model: words are tokens; each slot's sampler replays its script."""
+
+    n_batch = 512
+
+    def __init__(self, script_for: Callable[[GenerationRequest], Script], eos: bool) -> None:
+        self._script_for = script_for
+        self._eos = eos
+        self._pieces: list[bytes] = [b""]  # token 0 is the end-of-generation token
+        self._ids: dict[bytes, int] = {}
+        self.decoded: list[list[tuple[int, int, int, bool]]] = []
+
+    def _id(self, piece: bytes) -> int:
+        if piece not in self._ids:
+            self._ids[piece] = len(self._pieces)
+            self._pieces.append(piece)
+        return self._ids[piece]
+
+    def tokenize(self, text: str, add_special: bool = True) -> list[int]:
+        return [self._id(word.encode()) for word in _WORDS.findall(text)]
+
+    def piece(self, token: int, special: bool = False) -> bytes:
+        return self._pieces[token]
+
+    def is_eog(self, token: int) -> bool:
+        return token == EOS
+
+    def decode(self, entries: list[tuple[int, int, int, bool]]) -> None:
+        self.decoded.append(entries)
+
+    def forget(self, seq: int, from_pos: int = 0) -> None:
+        pass
+
+    def make_sampler(self, request: GenerationRequest) -> Iterator[int]:
+        pieces = self._script_for(request)
+        tokens = [self._id(p.encode() if isinstance(p, str) else p) for p in pieces]
+        return iter([*tokens, EOS] if self._eos else tokens)
+
+    def sample(self, sampler: Iterator[int], batch_index: int) -> int:
+        # past the end of a script without EOS the model "says nothing" until max_tokens
+        return next(sampler, self._id(b""))
+
+    def free_sampler(self, sampler: Iterator[int]) -> None:
+        pass
 
 
 @dataclass
@@ -28,8 +77,10 @@ class FakeEngine:
     """Each script piece plays the part of one generated token.
 
     ``script`` is a list of pieces or a function of the request returning one;
-    ``eos`` ends the script with an end-of-generation token (finish_reason "stop").
-    ``gate``, when given, holds ``start()`` until it is set, so /health can be seen loading.
+    ``eos`` ends the script with an end-of-generation token (finish_reason "stop"; without
+    it the request runs into its token limit). ``gate``, when given, holds ``start()``
+    until it is set, so /health can be seen loading. ``slots`` and ``max_queue`` size the
+    scheduler as ``--parallel`` and ``--max-queue`` do.
     """
 
     script: Script | Callable[[GenerationRequest], Script] = field(default_factory=lambda: _hello())
@@ -46,10 +97,17 @@ class FakeEngine:
     )
     eos: bool = True
     gate: asyncio.Event | None = None
+    slots: int = 1
+    max_queue: int = 16
     requests: list[GenerationRequest] = field(default_factory=list)
-    cancelled: int = 0
-    finished: int = 0
     _ready: bool = False
+
+    def __post_init__(self) -> None:
+        self.backend = FakeBackend(self._script_of, self.eos)
+        self.scheduler = Scheduler(self.backend, self.slots, self.max_queue)
+
+    def _script_of(self, request: GenerationRequest) -> Script:
+        return self.script(request) if callable(self.script) else list(self.script)
 
     @property
     def ready(self) -> bool:
@@ -64,48 +122,25 @@ class FakeEngine:
         self._ready = False
 
     def load(self) -> dict[str, int]:
-        return {"slots": 1, "busy": 0, "inflight": 0}
-
-    def _count_tokens(self, text: str) -> int:
-        return len(text.split())
+        return self.scheduler.load()
 
     async def generate(self, request: GenerationRequest) -> AsyncGenerator[Chunk, None]:
-        prompt_tokens = self._count_tokens(request.prompt)
-        if prompt_tokens >= self.info.n_ctx_slot:
-            raise FreeholdError(
-                f"this request has {prompt_tokens} prompt tokens but the context of a slot "
-                f"is {self.info.n_ctx_slot} tokens",
-                param="messages",
-                code="context_length_exceeded",
-            )
+        out: asyncio.Queue[Chunk | BaseException] = asyncio.Queue()
+        prompt = self.backend.tokenize(request.prompt)
+        job = make_job(request, prompt, self.info.n_ctx_slot, out.put_nowait)
+        self.scheduler.submit(job)
         self.requests.append(request)
-        script = self.script(request) if callable(self.script) else self.script
-        pieces: list[bytes | str | None] = [*script, None] if self.eos else list(script)
-        room = self.info.n_ctx_slot - prompt_tokens
-        out = OutputState(min(request.max_tokens or room, room), StopMatcher(request.stop))
-        think = ThinkBudget.for_request(request, out.max_tokens, _count_words)
-        usage = Usage(prompt_tokens=prompt_tokens)
-        forced: list[str] = []
-        done = False
         try:
-            while forced or pieces:
-                piece = forced.pop(0) if forced else pieces.pop(0)
-                data = piece.encode() if isinstance(piece, str) else (piece or b"")
-                step = out.on_token(data, eog=piece is None)
-                usage.completion_tokens = out.generated
-                if think is not None and piece is not None:
-                    inject = think.tracker.feed(step.text)
-                    forced += [inject] if inject else []
-                    usage.reasoning_tokens = think.reasoning_tokens
+            while True:
+                self.scheduler.tick(block=False)
+                while not out.empty():
+                    item = out.get_nowait()
+                    if isinstance(item, BaseException):
+                        raise item
+                    yield item
+                    if item.final:
+                        return
                 await asyncio.sleep(0)
-                if step.finish is not None:
-                    done = True
-                    yield Chunk(step.text, step.finish, usage)
-                    return
-                if step.text:
-                    yield Chunk(step.text)
-            done = True
-            yield Chunk(out.stops.finish(), "length", usage)
         finally:
-            self.finished += done
-            self.cancelled += not done
+            job.cancelled = True
+            self.scheduler.tick(block=False)  # let the scheduler drop it now

@@ -14,7 +14,8 @@ from pathlib import Path
 
 import llama_cpp as L
 
-from freehold.engine.types import ModelInfo, SamplingParams
+from freehold.engine.backend import DecodeError
+from freehold.engine.types import GenerationRequest, ModelInfo
 
 log = logging.getLogger(__name__)
 
@@ -30,14 +31,6 @@ class BackendConfig:
     threads_batch: int
     n_gpu_layers: int
     flash_attn: str
-
-
-class DecodeError(RuntimeError):
-    """llama_decode failed; ``no_space`` when the KV cache had no room for the batch."""
-
-    def __init__(self, code: int) -> None:
-        super().__init__(f"llama_decode returned {code}")
-        self.no_space = code == 1
 
 
 class LlamaBackend:
@@ -161,7 +154,8 @@ class LlamaBackend:
         L.llama_memory_seq_rm(self.memory, seq, from_pos, -1)
 
     # -- sampling ---------------------------------------------------------------------
-    def make_sampler(self, params: SamplingParams) -> ctypes.c_void_p:
+    def make_sampler(self, request: GenerationRequest) -> ctypes.c_void_p:
+        params = request.sampling
         chain = L.llama_sampler_chain_init(L.llama_sampler_chain_default_params())
         add = L.llama_sampler_chain_add
         bias = dict(params.logit_bias)

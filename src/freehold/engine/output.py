@@ -1,11 +1,20 @@
-"""Per-request output state: token bytes → text deltas, stop strings, limits, finish reason."""
+"""Per-request output state: token bytes → text (UTF-8, stop strings, limits) → typed parts.
+
+``SlotOutput.on_token`` is the scheduler's token step after sampling: the one place where
+a generated token becomes parts, a finish reason and the tokens to force next.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from freehold.engine.parser import OutputParser, ToolParser
+from freehold.engine.reasoning_budget import ThinkBudget
 from freehold.engine.textstream import StopMatcher, Utf8Stream
-from freehold.engine.types import FinishReason
+from freehold.engine.types import FinishReason, GenerationRequest, Part, TokenLogprob
+
+Tokenize = Callable[[str, bool], list[int]]
 
 
 @dataclass
@@ -37,3 +46,50 @@ class OutputState:
     def _flush(self) -> str:
         safe, stopped = self.stops.feed(self.utf8.finish())
         return safe if stopped else safe + self.stops.finish()
+
+
+@dataclass
+class Decoded:
+    """One token's outcome: parts to emit, the finish reason, tokens to force next."""
+
+    parts: list[Part]
+    finish: FinishReason | None = None
+    forced: list[int] = field(default_factory=list)
+
+
+class SlotOutput:
+    """A slot's whole output side: text, one parser (reasoning + tool calls), the budget."""
+
+    def __init__(
+        self,
+        request: GenerationRequest,
+        max_tokens: int,
+        tokenize: Tokenize,
+        tools: ToolParser | None = None,
+    ) -> None:
+        self.text = OutputState(max_tokens, StopMatcher(request.stop))
+        self.parser = OutputParser(request.reasoning, tools)
+        self.think = ThinkBudget.for_request(request, max_tokens, tokenize, self.parser.splitter)
+
+    @property
+    def reasoning_tokens(self) -> int:
+        return self.think.reasoning_tokens if self.think is not None else 0
+
+    def close_instead_of_end(self) -> list[int]:
+        """The model wants to end while thinking: the closing marker's tokens (once)."""
+        return self.think.close_instead_of_end() if self.think is not None else []
+
+    def on_token(
+        self, token: int, piece: bytes, eog: bool, logprob: TokenLogprob | None = None
+    ) -> Decoded:
+        step = self.text.on_token(piece, eog)
+        was_inside = self.parser.inside
+        parts = self.parser.feed(step.text, None if eog else token, logprob)
+        forced = self.think.after_token(was_inside) if self.think and not eog else []
+        if step.finish is None:
+            return Decoded(parts, None, forced)
+        parts += self.parser.finish()
+        finish = step.finish
+        if finish == "stop" and self.parser.calls:
+            finish = "tool_calls"
+        return Decoded(parts, finish)

@@ -8,7 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from freehold.chat.reasoning import BudgetTracker, answer_reserve, format_for_markers
+from freehold.chat.reasoning import (
+    BudgetTracker,
+    ThinkSplitter,
+    answer_reserve,
+    format_for_markers,
+)
 from freehold.engine.types import GenerationRequest
 
 Tokenize = Callable[[str, bool], list[int]]
@@ -22,10 +27,16 @@ class ThinkBudget:
 
     @classmethod
     def for_request(
-        cls, request: GenerationRequest, max_tokens: int, tokenize: Tokenize
+        cls,
+        request: GenerationRequest,
+        max_tokens: int,
+        tokenize: Tokenize,
+        splitter: ThinkSplitter | None = None,
     ) -> ThinkBudget | None:
+        """The budget of a thinking request, counting on ``splitter`` (the slot's output
+        parser's) when given; None when the request does not think."""
         plan = request.reasoning
-        if plan is None:
+        if plan is None or not plan.thinking:
             return None
         fmt = format_for_markers(plan.start, plan.end)
         close_tokens = len(tokenize(fmt.close, False))
@@ -36,6 +47,7 @@ class ThinkBudget:
             budget=plan.budget,
             max_tokens=max_tokens,
             reserve=reserve,
+            splitter=splitter,
         )
         return cls(tracker, tokenize)
 
@@ -51,7 +63,8 @@ class ThinkBudget:
         self._closed_on_end = True
         return self._tokenize(self.tracker.fmt.close, False)
 
-    def after_token(self, text: str) -> list[int]:
-        """Account one generated token; the tokens to force next (the closing marker)."""
-        inject = self.tracker.feed(text)
+    def after_token(self, was_inside: bool) -> list[int]:
+        """Account one generated token, whose text the shared splitter has been fed
+        (``was_inside``: its state before); the tokens to force next (the closing marker)."""
+        inject = self.tracker.count(was_inside)
         return self._tokenize(inject, False) if inject else []

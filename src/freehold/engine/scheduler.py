@@ -17,10 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from freehold.engine.llama import DecodeError, LlamaBackend
-from freehold.engine.output import OutputState
-from freehold.engine.reasoning_budget import ThinkBudget
-from freehold.engine.textstream import StopMatcher
+from freehold.engine.backend import Backend, DecodeError
+from freehold.engine.output import SlotOutput
 from freehold.engine.types import Chunk, GenerationRequest, Usage
 from freehold.errors import FreeholdError
 
@@ -37,6 +35,24 @@ class Job:
     submitted: float = field(default_factory=time.monotonic)
 
 
+def make_job(
+    request: GenerationRequest,
+    prompt: list[int],
+    n_ctx_slot: int,
+    emit: Callable[[Chunk | BaseException], object],
+) -> Job:
+    """The job for ``request``; a 400 when its prompt leaves no room in a slot."""
+    room = n_ctx_slot - len(prompt)
+    if room <= 0 or not prompt:
+        raise FreeholdError(
+            f"this request has {len(prompt)} prompt tokens but the context of a slot is "
+            f"{n_ctx_slot} tokens; shorten the prompt or raise --ctx-size",
+            param="messages",
+            code="context_length_exceeded",
+        )
+    return Job(request, prompt, min(request.max_tokens or room, room), emit)
+
+
 @dataclass(eq=False)
 class Slot:
     seq: int
@@ -45,8 +61,7 @@ class Slot:
     pending: list[int] = field(default_factory=list)
     forced: list[int] = field(default_factory=list)
     sampler: Any = None
-    out: OutputState | None = None
-    think: ThinkBudget | None = None
+    out: SlotOutput | None = None
     usage: Usage = field(default_factory=Usage)
     last_used: float = 0.0
     admitted: float = 0.0
@@ -61,7 +76,7 @@ def common_prefix(a: list[int], b: list[int]) -> int:
 
 
 class Scheduler:
-    def __init__(self, backend: LlamaBackend, n_slots: int, max_queue: int) -> None:
+    def __init__(self, backend: Backend, n_slots: int, max_queue: int) -> None:
         self.backend = backend
         self.slots = [Slot(seq=i) for i in range(n_slots)]
         self.max_queue = max_queue
@@ -99,15 +114,21 @@ class Scheduler:
             return {"slots": len(self.slots), "busy": busy, "inflight": self._inflight}
 
     # -- scheduler thread -----------------------------------------------------------------
+    def tick(self, block: bool) -> bool:
+        """One round: take new jobs (waiting for one when ``block`` and idle), drop the
+        cancelled, admit, decode one step. False once ``stop`` was asked."""
+        idle = not self._waiting and all(s.job is None for s in self.slots)
+        if not self._take_inbox(block=block and idle):
+            return False
+        self._drop_cancelled()
+        self._admit()
+        if any(s.job is not None for s in self.slots):
+            self._step()
+        return True
+
     def _run(self) -> None:
-        while True:
-            idle = not self._waiting and all(s.job is None for s in self.slots)
-            if not self._take_inbox(block=idle):
-                break
-            self._drop_cancelled()
-            self._admit()
-            if any(s.job is not None for s in self.slots):
-                self._step()
+        while self.tick(block=True):
+            pass
         for slot in self.slots:
             if slot.job is not None:
                 self._finish(
@@ -157,9 +178,8 @@ class Scheduler:
         slot.job = job
         slot.pending = job.prompt[reuse:]
         slot.forced = []
-        slot.sampler = self.backend.make_sampler(req.sampling)
-        slot.out = OutputState(job.max_tokens, StopMatcher(req.stop))
-        slot.think = ThinkBudget.for_request(req, job.max_tokens, self.backend.tokenize)
+        slot.sampler = self.backend.make_sampler(req)
+        slot.out = SlotOutput(req, job.max_tokens, self.backend.tokenize)
         slot.usage = Usage(prompt_tokens=len(job.prompt), cached_tokens=reuse)
         slot.admitted = time.monotonic()
 
@@ -194,26 +214,24 @@ class Scheduler:
         assert slot.job is not None and slot.out is not None
         forced = bool(slot.forced)
         token = slot.forced.pop(0) if forced else self.backend.sample(slot.sampler, index)
-        if not forced and slot.think is not None and self.backend.is_eog(token):
-            slot.forced = slot.think.close_instead_of_end()
+        if not forced and self.backend.is_eog(token):
+            slot.forced = slot.out.close_instead_of_end()
             if slot.forced:
                 token, forced = slot.forced.pop(0), True
         eog = not forced and self.backend.is_eog(token)
         piece = self.backend.piece(token, slot.job.request.special)
-        step = slot.out.on_token(piece, eog)
+        step = slot.out.on_token(token, piece, eog)
         if not eog:
             slot.usage.completion_tokens += 1
             if slot.usage.completion_tokens == 1:
                 self._log_first_token(slot)
-            if slot.think is not None:
-                inject = slot.think.after_token(step.text)
-                slot.forced += [] if slot.forced else inject
-                slot.usage.reasoning_tokens = slot.think.reasoning_tokens
+            slot.forced += [] if slot.forced else step.forced
+            slot.usage.reasoning_tokens = slot.out.reasoning_tokens
         if step.finish is not None:
-            self._finish(slot, step.text, step.finish)
+            self._finish(slot, Chunk(step.parts, step.finish, slot.usage))
             return
-        if step.text:
-            slot.job.emit(Chunk(text=step.text))
+        if step.parts:
+            slot.job.emit(Chunk(step.parts))
         slot.pending = [token]
 
     def _log_first_token(self, slot: Slot) -> None:
@@ -230,16 +248,17 @@ class Scheduler:
             )
 
     def _finish(
-        self, slot: Slot, text: str = "", reason: Any = None, error: BaseException | None = None
+        self, slot: Slot, last: Chunk | None = None, error: BaseException | None = None
     ) -> None:
+        """End the slot's job: send ``last`` (or ``error``) unless it was cancelled."""
         job = slot.job
         assert job is not None
         if error is not None:
             job.emit(error)
-        elif not job.cancelled:
-            job.emit(Chunk(text=text, finish_reason=reason, usage=slot.usage))
+        elif not job.cancelled and last is not None:
+            job.emit(last)
         self.backend.free_sampler(slot.sampler)
-        slot.job, slot.sampler, slot.out, slot.think = None, None, None, None
+        slot.job, slot.sampler, slot.out = None, None, None
         slot.pending, slot.forced = [], []
         slot.last_used = time.monotonic()
         self._release()

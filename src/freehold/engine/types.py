@@ -6,7 +6,8 @@ from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
 
-FinishReason = Literal["stop", "length"]
+FinishReason = Literal["stop", "length", "tool_calls"]
+PartKind = Literal["content", "reasoning", "tool_call"]
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,9 @@ class ReasoningPlan:
     starts_inside: bool = False
     budget: int | None = None
     reserve: int = 0
+    # False: thinking was turned off in the prompt; a stray block is still split off
+    # (and never counted against a budget).
+    thinking: bool = True
 
 
 @dataclass(frozen=True)
@@ -66,13 +70,75 @@ class Usage:
         return self.prompt_tokens + self.completion_tokens
 
 
+@dataclass(frozen=True)
+class TopLogprob:
+    token: str
+    logprob: float
+    bytes: bytes
+
+
+@dataclass(frozen=True)
+class TokenLogprob:
+    """One generated token with its log-probability under the model's distribution (the
+    softmax of its logits, before sampling) and the ``top`` most likely alternatives."""
+
+    id: int
+    token: str
+    logprob: float
+    bytes: bytes
+    top: tuple[TopLogprob, ...] = ()
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """One tool call, whole: ``arguments`` is a JSON object as text. ``index`` counts the
+    calls of one choice from 0."""
+
+    index: int
+    id: str
+    name: str
+    arguments: str
+
+
+@dataclass(frozen=True)
+class Part:
+    """A typed piece of one choice's output.
+
+    ``content`` and ``reasoning`` carry ``text``; ``tool_call`` carries ``call``.
+    ``tokens``/``logprobs``: the generated tokens behind this part (tokens whose text was
+    held back, e.g. a partial marker, go with the next part emitted; ``logprobs`` only
+    when the request asked for them).
+    """
+
+    kind: PartKind
+    text: str = ""
+    call: ToolCall | None = None
+    tokens: tuple[int, ...] = ()
+    logprobs: tuple[TokenLogprob, ...] = ()
+
+
 @dataclass
 class Chunk:
-    """A piece of generated text. The last chunk of a stream has finish_reason and usage."""
+    """What one engine step produced for one choice (``index``).
 
-    text: str = ""
+    A choice's last chunk has its ``finish_reason``; the stream's very last chunk (after
+    every choice finished) also carries the ``usage`` of the whole request.
+    """
+
+    parts: list[Part] = field(default_factory=list)
     finish_reason: FinishReason | None = None
     usage: Usage | None = None
+    index: int = 0
+
+    @property
+    def final(self) -> bool:
+        """The stream ends with this chunk."""
+        return self.usage is not None
+
+    @property
+    def text(self) -> str:
+        """The content text of this chunk (reasoning and tool calls left out)."""
+        return "".join(p.text for p in self.parts if p.kind == "content")
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,42 @@
+"""What the scheduler needs of a model backend: tokens, one batched decode, samplers.
+
+``LlamaBackend`` (llama.cpp) and ``FakeBackend`` (scripted, for tests) implement it.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from freehold.engine.types import GenerationRequest
+
+
+class DecodeError(RuntimeError):
+    """llama_decode failed; ``no_space`` when the KV cache had no room for the batch."""
+
+    def __init__(self, code: int) -> None:
+        super().__init__(f"llama_decode returned {code}")
+        self.no_space = code == 1
+
+
+class Backend(Protocol):
+    n_batch: int
+
+    def tokenize(self, text: str, add_special: bool = True) -> list[int]: ...
+
+    def piece(self, token: int, special: bool = False) -> bytes: ...
+
+    def is_eog(self, token: int) -> bool: ...
+
+    def decode(self, entries: list[tuple[int, int, int, bool]]) -> None:
+        """Decode (token, pos, seq_id, want_logits) entries in one step; DecodeError."""
+        ...
+
+    def forget(self, seq: int, from_pos: int = 0) -> None: ...
+
+    def make_sampler(self, request: GenerationRequest) -> Any:
+        """The sampler of one slot for ``request`` (its sampling parameters, grammar)."""
+        ...
+
+    def sample(self, sampler: Any, batch_index: int) -> int: ...
+
+    def free_sampler(self, sampler: Any) -> None: ...

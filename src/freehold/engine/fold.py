@@ -1,0 +1,55 @@
+"""The non-streamed answer: the fold of the very parts a stream sends (dialect-neutral).
+
+Every dialect folds the engine's chunks with ``fold_chunks`` and renders the result in
+its own wire format once, at the end.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+from freehold.engine.types import Chunk, FinishReason, TokenLogprob, ToolCall, Usage
+
+
+@dataclass
+class Choice:
+    """One choice's whole output: answer text, thinking, tool calls, and the logprobs of
+    every generated token (``content_logprobs``: those behind content parts only)."""
+
+    index: int = 0
+    content: str = ""
+    reasoning: str = ""
+    tool_calls: list[ToolCall] = field(default_factory=list)
+    logprobs: list[TokenLogprob] = field(default_factory=list)
+    content_logprobs: list[TokenLogprob] = field(default_factory=list)
+    finish_reason: FinishReason | None = None
+
+    def add(self, chunk: Chunk) -> None:
+        for part in chunk.parts:
+            self.logprobs += part.logprobs
+            if part.kind == "content":
+                self.content += part.text
+                self.content_logprobs += part.logprobs
+            elif part.kind == "reasoning":
+                self.reasoning += part.text
+            elif part.call is not None:
+                self.tool_calls.append(part.call)
+        self.finish_reason = chunk.finish_reason or self.finish_reason
+
+
+@dataclass
+class Folded:
+    choices: list[Choice]
+    usage: Usage
+
+
+async def fold_chunks(chunks: AsyncIterator[Chunk]) -> Folded:
+    """All chunks of one request, folded per choice index (sorted by index)."""
+    choices: dict[int, Choice] = {}
+    usage = Usage()
+    async for chunk in chunks:
+        choices.setdefault(chunk.index, Choice(chunk.index)).add(chunk)
+        if chunk.usage is not None:
+            usage = chunk.usage
+    return Folded([choices[i] for i in sorted(choices)], usage)

@@ -1,0 +1,115 @@
+"""One output parser per slot: generated text → typed parts (content, reasoning, tool call).
+
+The reasoning splitter runs first (thinking is never a tool call); the answer text then
+goes through the tool-call parser of the model's family, when the request has tools.
+Each part carries the generated tokens behind it: a token whose text is held back (part of
+a marker) goes with the next part emitted.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from typing import Protocol
+
+from freehold.chat.reasoning_stream import Event, ThinkSplitter
+from freehold.chat.reasoning_tracker import format_for_markers
+from freehold.engine.types import Part, ReasoningPlan, TokenLogprob, ToolCall
+
+
+class ParsedCall(Protocol):
+    name: str
+    arguments: str
+
+
+class ToolParser(Protocol):
+    """A family's tool-call parser: answer text in, text and parsed calls out."""
+
+    def feed(self, text: str) -> list[str | ParsedCall]: ...
+
+    def finish(self) -> list[str | ParsedCall]: ...
+
+    @property
+    def in_call(self) -> bool:
+        """A call's opening marker has been read (its body is being generated)."""
+        ...
+
+
+def call_id() -> str:
+    return f"call_{uuid.uuid4().hex[:24]}"
+
+
+class OutputParser:
+    def __init__(
+        self,
+        reasoning: ReasoningPlan | None,
+        tools: ToolParser | None = None,
+        new_id: Callable[[], str] = call_id,
+    ) -> None:
+        self.splitter = (
+            ThinkSplitter(
+                format_for_markers(reasoning.start, reasoning.end), reasoning.starts_inside
+            )
+            if reasoning is not None
+            else None
+        )
+        self.tools = tools
+        self.calls = 0
+        self._new_id = new_id
+        self._tokens: list[int] = []
+        self._logprobs: list[TokenLogprob] = []
+
+    @property
+    def inside(self) -> bool:
+        """Inside a think block, as far as the text fed so far shows."""
+        return self.splitter is not None and self.splitter.inside
+
+    def feed(
+        self, text: str, token: int | None = None, logprob: TokenLogprob | None = None
+    ) -> list[Part]:
+        if token is not None:
+            self._tokens.append(token)
+        if logprob is not None:
+            self._logprobs.append(logprob)
+        events: list[Event] = self.splitter.feed(text) if self.splitter else [("content", text)]
+        return self._attach(self._parts(events, final=False))
+
+    def finish(self) -> list[Part]:
+        events = self.splitter.finish() if self.splitter else []
+        return self._attach(self._parts(events, final=True))
+
+    def _parts(self, events: list[Event], final: bool) -> list[Part]:
+        parts: list[Part] = []
+        for kind, text in events:
+            if kind == "reasoning":
+                parts.append(Part("reasoning", text))
+            elif self.tools is None:
+                if text:
+                    parts.append(Part("content", text))
+            else:
+                parts += self._tool_parts(self.tools.feed(text))
+        if final and self.tools is not None:
+            parts += self._tool_parts(self.tools.finish())
+        return parts
+
+    def _tool_parts(self, pieces: list[str | ParsedCall]) -> list[Part]:
+        parts: list[Part] = []
+        for piece in pieces:
+            if isinstance(piece, str):
+                if piece:
+                    parts.append(Part("content", piece))
+                continue
+            call = ToolCall(self.calls, self._new_id(), piece.name, piece.arguments)
+            self.calls += 1
+            parts.append(Part("tool_call", call=call))
+        return parts
+
+    def _attach(self, parts: list[Part]) -> list[Part]:
+        if not parts or not self._tokens:
+            return parts
+        first = parts[0]
+        parts[0] = Part(
+            first.kind, first.text, first.call, tuple(self._tokens), tuple(self._logprobs)
+        )
+        self._tokens, self._logprobs = [], []
+        return parts
