@@ -52,6 +52,11 @@ def model_card(info: ModelInfo, extra: dict[str, Any] | None = None) -> dict[str
 @health.get("/health")
 async def get_health(request: Request) -> JSONResponse:
     svc = service(request)
+    if svc.engine.failure is not None:
+        err = FreeholdError(
+            svc.engine.failure, status=503, type="server_error", code="engine_failed"
+        )
+        return JSONResponse({"status": "failed", **err.to_dict()}, status_code=503)
     if not svc.engine.ready:
         err = FreeholdError(
             "the model is loading", status=503, type="server_error", code="model_not_ready"

@@ -50,6 +50,13 @@ class Service:
                 code="model_not_found",
                 param="model",
             )
+        if self.engine.failure is not None:
+            raise FreeholdError(
+                f"the server cannot generate any more ({self.engine.failure}); restart it",
+                status=503,
+                type="server_error",
+                code="engine_failed",
+            )
         if not self.engine.ready:
             raise FreeholdError(
                 "the model is still loading; retry shortly",

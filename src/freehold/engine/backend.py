@@ -20,6 +20,7 @@ class DecodeError(RuntimeError):
 
 class Backend(Protocol):
     n_batch: int
+    n_ctx: int  # KV cells of all sequences together
 
     def tokenize(self, text: str, add_special: bool = True) -> list[int]: ...
 

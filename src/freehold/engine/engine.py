@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 from pathlib import Path
 
 from freehold.engine.llama import BackendConfig, LlamaBackend
@@ -22,11 +22,23 @@ def auto_slots(n_ctx: int, cores: int) -> int:
 
 
 class LlamaEngine:
-    def __init__(self, path: Path, model_id: str, config: BackendConfig, max_queue: int) -> None:
+    def __init__(
+        self,
+        path: Path,
+        model_id: str,
+        config: BackendConfig,
+        max_queue: int,
+        backend: Callable[[Path, BackendConfig], LlamaBackend] = LlamaBackend,
+        stop_timeout: float = 60.0,
+    ) -> None:
+        """``backend`` builds the llama.cpp backend (tests pass a stand-in);
+        ``stop_timeout``: how long ``stop`` waits for the scheduler thread."""
         self._path = path
         self._model_id = model_id
         self._config = config
         self._max_queue = max_queue
+        self._make_backend = backend
+        self._stop_timeout = stop_timeout
         self._backend: LlamaBackend | None = None
         self._scheduler: Scheduler | None = None
         self._info = ModelInfo(id=model_id, path=str(path))
@@ -42,10 +54,14 @@ class LlamaEngine:
 
     @property
     def ready(self) -> bool:
-        return self._scheduler is not None and not self._closing
+        return self._scheduler is not None and not self._closing and self.failure is None
+
+    @property
+    def failure(self) -> str | None:
+        return self._scheduler.failure if self._scheduler is not None else None
 
     async def start(self) -> None:
-        self._backend = await asyncio.to_thread(LlamaBackend, self._path, self._config)
+        self._backend = await asyncio.to_thread(self._make_backend, self._path, self._config)
         n_slot_ctx = self._backend.n_ctx // self._config.n_seq
         self._info = self._backend.model_info(self._model_id, self._path, n_slot_ctx)
         self._scheduler = Scheduler(self._backend, self._config.n_seq, self._max_queue)
@@ -59,12 +75,17 @@ class LlamaEngine:
         )
 
     async def stop(self) -> None:
+        """Stop the scheduler thread (every request it holds is answered), then free
+        llama.cpp, never under a thread that still runs."""
         self._closing = True
+        stopped = True
         if self._scheduler is not None:
-            await asyncio.to_thread(self._scheduler.stop)
-        if self._backend is not None:
+            stopped = await asyncio.to_thread(self._scheduler.stop, self._stop_timeout)
+        if self._backend is not None and stopped:
             self._backend.close()
-        self._scheduler = self._backend = None
+        elif not stopped:
+            log.error("llama.cpp left allocated: its thread is still running")
+        self._backend = None
 
     def load(self) -> dict[str, int]:
         return self._scheduler.load() if self._scheduler else {}

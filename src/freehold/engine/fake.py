@@ -30,6 +30,7 @@ class FakeBackend:
     """A scripted model: words are tokens; each slot's sampler replays its script."""
 
     n_batch = 512
+    n_ctx = 1 << 30  # its KV cache never fills up
 
     def __init__(self, script_for: Callable[[GenerationRequest], Script], eos: bool) -> None:
         self._script_for = script_for
@@ -112,6 +113,10 @@ class FakeEngine:
     @property
     def ready(self) -> bool:
         return self._ready
+
+    @property
+    def failure(self) -> str | None:
+        return self.scheduler.failure
 
     async def start(self) -> None:
         if self.gate is not None:

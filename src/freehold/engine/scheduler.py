@@ -4,6 +4,10 @@ Every step runs one ``llama_decode`` over all active sequences: the next token o
 running request plus chunks of newly admitted prompts. Requests join and leave between
 steps. Each slot keeps the tokens whose KV cells it holds, so a new request reuses the
 longest common prefix of an idle slot (the least recently used slot is evicted otherwise).
+
+An error inside a step fails only the requests it touched (a 500 for them) and the loop
+goes on. Should the thread die anyway, every request it held is answered and
+``failure`` says why, so that /health turns 503.
 """
 
 from __future__ import annotations
@@ -65,6 +69,7 @@ class Slot:
     usage: Usage = field(default_factory=Usage)
     last_used: float = 0.0
     admitted: float = 0.0
+    order: int = 0  # admission number: the highest is the newest
 
 
 def common_prefix(a: list[int], b: list[int]) -> int:
@@ -75,15 +80,34 @@ def common_prefix(a: list[int], b: list[int]) -> int:
     return i
 
 
+def internal_error(exc: BaseException) -> FreeholdError:
+    return FreeholdError(
+        f"internal error while generating: {type(exc).__name__}",
+        status=500,
+        type="server_error",
+        code="internal_error",
+    )
+
+
+def shutting_down() -> FreeholdError:
+    return FreeholdError(
+        "server shutting down", status=503, type="server_error", code="shutting_down"
+    )
+
+
 class Scheduler:
     def __init__(self, backend: Backend, n_slots: int, max_queue: int) -> None:
         self.backend = backend
         self.slots = [Slot(seq=i) for i in range(n_slots)]
         self.max_queue = max_queue
+        # Why the thread died (then every request is refused with it), else None.
+        self.failure: str | None = None
         self._inbox: queue.Queue[Job | None] = queue.Queue()
         self._waiting: deque[Job] = deque()
         self._lock = threading.Lock()
         self._inflight = 0
+        self._closed = False
+        self._admissions = 0
         self._thread = threading.Thread(target=self._run, name="freehold-scheduler", daemon=True)
 
     # -- event-loop side ------------------------------------------------------------------
@@ -92,6 +116,15 @@ class Scheduler:
 
     def submit(self, job: Job) -> None:
         with self._lock:
+            if self.failure is not None:
+                raise FreeholdError(
+                    f"the server cannot generate any more ({self.failure}); restart it",
+                    status=503,
+                    type="server_error",
+                    code="engine_failed",
+                )
+            if self._closed:
+                raise shutting_down()
             if self._inflight >= len(self.slots) + self.max_queue:
                 raise FreeholdError(
                     f"server busy: {len(self.slots)} slots in use and {self.max_queue} requests "
@@ -102,11 +135,21 @@ class Scheduler:
                     headers={"Retry-After": "1"},
                 )
             self._inflight += 1
-        self._inbox.put(job)
+            self._inbox.put(job)
 
-    def stop(self) -> None:
-        self._inbox.put(None)
-        self._thread.join(timeout=30)
+    def stop(self, timeout: float = 60.0) -> bool:
+        """Stop the thread after its current step; every request still waiting or running
+        is answered "server shutting down". True once the thread is gone: only then may
+        the caller free llama.cpp (the thread may be inside ``llama_decode``)."""
+        with self._lock:
+            self._closed = True
+            self._inbox.put(None)
+        if self._thread.ident is not None:
+            self._thread.join(timeout)
+        if self._thread.is_alive():
+            log.error("the scheduler thread did not stop within %.0f s", timeout)
+            return False
+        return True
 
     def load(self) -> dict[str, int]:
         busy = sum(1 for s in self.slots if s.job is not None)
@@ -120,21 +163,26 @@ class Scheduler:
         idle = not self._waiting and all(s.job is None for s in self.slots)
         if not self._take_inbox(block=block and idle):
             return False
-        self._drop_cancelled()
-        self._admit()
-        if any(s.job is not None for s in self.slots):
-            self._step()
+        try:
+            self._drop_cancelled()
+            self._admit()
+            if any(s.job is not None for s in self.slots):
+                self._step()
+        except Exception as exc:  # not pinned on one slot: fail every running job
+            log.exception("scheduler step failed; failing the running requests")
+            for slot in self.slots:
+                if slot.job is not None:
+                    self._fail(slot, internal_error(exc), forget=True)
         return True
 
     def _run(self) -> None:
-        while self.tick(block=True):
-            pass
-        for slot in self.slots:
-            if slot.job is not None:
-                self._finish(
-                    slot,
-                    error=FreeholdError("server shutting down", status=503, type="server_error"),
-                )
+        try:
+            while self.tick(block=True):
+                pass
+        except BaseException as exc:  # the thread dies: nothing may wait for it any more
+            self._die(exc)
+            return
+        self._answer_all(shutting_down())
 
     def _take_inbox(self, block: bool) -> bool:
         try:
@@ -146,6 +194,16 @@ class Scheduler:
                 item = self._inbox.get_nowait()
         except queue.Empty:
             return True
+
+    def _drain_inbox(self) -> list[Job]:
+        jobs: list[Job] = []
+        while True:
+            try:
+                item = self._inbox.get_nowait()
+            except queue.Empty:
+                return jobs
+            if item is not None:
+                jobs.append(item)
 
     def _drop_cancelled(self) -> None:
         for job in [j for j in self._waiting if j.cancelled]:
@@ -168,7 +226,14 @@ class Scheduler:
             reuse = min(shared, len(job.prompt) - 1)
             if reuse == 0:
                 best = min(idle, key=lambda s: s.last_used)
-            self._start(best, job, reuse)
+            best.job = job
+            self._admissions += 1
+            best.order = self._admissions
+            try:
+                self._start(best, job, reuse)
+            except Exception as exc:
+                log.exception("%s: could not start", job.request.request_id)
+                self._fail(best, internal_error(exc), forget=True)
 
     def _start(self, slot: Slot, job: Job, reuse: int) -> None:
         if len(slot.cache) > reuse:
@@ -186,12 +251,14 @@ class Scheduler:
     def _step(self) -> None:
         entries: list[tuple[int, int, int, bool]] = []
         sampled: list[tuple[Slot, int]] = []
+        batch: list[tuple[Slot, int, list[int]]] = []  # slot, cache length, pending before
         active = [s for s in self.slots if s.job is not None]
         # running streams first (one token each), then prompt chunks in the remaining room
         for slot in sorted(active, key=lambda s: len(s.pending) > 1):
             room = self.backend.n_batch - len(entries)
             if room <= 0:
                 break
+            batch.append((slot, len(slot.cache), list(slot.pending)))
             take = slot.pending[:room]
             done = len(take) == len(slot.pending)
             base = len(slot.cache)
@@ -204,11 +271,15 @@ class Scheduler:
             del slot.pending[: len(take)]
         try:
             self.backend.decode(entries)
-        except DecodeError as exc:
-            self._decode_failed(active, exc)
+        except Exception as exc:
+            self._decode_failed(batch, exc)
             return
         for slot, index in sampled:
-            self._on_logits(slot, index)
+            try:
+                self._on_logits(slot, index)
+            except Exception as exc:
+                log.exception("%s: failed after a decode", slot.job and slot.job.request.request_id)
+                self._fail(slot, internal_error(exc))
 
     def _on_logits(self, slot: Slot, index: int) -> None:
         assert slot.job is not None and slot.out is not None
@@ -257,28 +328,94 @@ class Scheduler:
             job.emit(error)
         elif not job.cancelled and last is not None:
             job.emit(last)
-        self.backend.free_sampler(slot.sampler)
+        if slot.sampler is not None:
+            self.backend.free_sampler(slot.sampler)
         slot.job, slot.sampler, slot.out = None, None, None
         slot.pending, slot.forced = [], []
         slot.last_used = time.monotonic()
         self._release()
 
+    def _fail(self, slot: Slot, error: FreeholdError, forget: bool = False) -> None:
+        """Answer ``slot``'s job with ``error``; ``forget``: its KV cells are suspect."""
+        if forget:
+            slot.cache = []
+            self.backend.forget(slot.seq)
+        self._finish(slot, error=error)
+
     def _release(self) -> None:
         with self._lock:
             self._inflight -= 1
 
-    def _decode_failed(self, active: list[Slot], exc: DecodeError) -> None:
-        log.error("decode failed (%s); failing %d request(s)", exc, len(active))
-        for slot in active:
-            self.backend.forget(slot.seq)
-            slot.cache = []
-            self._finish(
-                slot,
-                error=FreeholdError(
-                    "the model ran out of context memory for this batch; retry",
-                    status=503,
-                    type="server_error",
-                    code="kv_cache_full",
-                    headers={"Retry-After": "1"},
-                ),
-            )
+    def _decode_failed(self, batch: list[tuple[Slot, int, list[int]]], exc: Exception) -> None:
+        """Undo the step, then fail what must fail: on a full KV cache, the one request
+        that does not fit (else the newest), so the others go on at the next step; on
+        any other error, every request of the batch."""
+        for slot, base, pending in batch:
+            self.backend.forget(slot.seq, base)
+            del slot.cache[base:]
+            slot.pending = pending
+        slots = [slot for slot, _, _ in batch]
+        if not (isinstance(exc, DecodeError) and exc.no_space):
+            log.error("decode failed (%s); failing %d request(s)", exc, len(slots))
+            for slot in slots:
+                self._fail(slot, internal_error(exc), forget=True)
+            return
+        victim = self._kv_victim(slots)
+        log.warning(
+            "KV cache full; failing %s, %d other request(s) go on",
+            victim.job.request.request_id if victim.job else "?",
+            len(slots) - 1,
+        )
+        self._fail(
+            victim,
+            FreeholdError(
+                "the model ran out of context memory for this request; retry",
+                status=503,
+                type="server_error",
+                code="kv_cache_full",
+                headers={"Retry-After": "1"},
+            ),
+            forget=True,
+        )
+
+    def _kv_victim(self, slots: list[Slot]) -> Slot:
+        """The slot that cannot fit its own share of the context, else the newest one."""
+        per_slot = self.backend.n_ctx // len(self.slots)
+        over = [s for s in slots if len(s.cache) + len(s.pending) > per_slot]
+        return max(over or slots, key=lambda s: s.order)
+
+    def _answer_all(self, error: FreeholdError) -> None:
+        """At stop: answer every running and waiting job with ``error``."""
+        for slot in self.slots:
+            if slot.job is not None:
+                self._finish(slot, error=error)
+        with self._lock:
+            waiting = [*self._waiting, *self._drain_inbox()]
+            self._waiting.clear()
+        for job in waiting:
+            job.emit(error)
+            self._release()
+
+    def _die(self, exc: BaseException) -> None:
+        """The thread is dying: refuse new jobs, answer every held one (no backend calls:
+        its state is unknown)."""
+        log.critical("the scheduler thread died; the server cannot generate", exc_info=exc)
+        with self._lock:
+            self.failure = f"scheduler thread died: {type(exc).__name__}: {exc}"
+            jobs = [s.job for s in self.slots if s.job is not None]
+            jobs += [*self._waiting, *self._drain_inbox()]
+            self._waiting.clear()
+            self._inflight = 0
+            for slot in self.slots:
+                slot.job = None
+        error = FreeholdError(
+            f"the server cannot generate any more ({self.failure}); restart it",
+            status=500,
+            type="server_error",
+            code="engine_failed",
+        )
+        for job in jobs:
+            try:
+                job.emit(error)
+            except Exception:  # the event loop may be gone already
+                log.debug("could not answer %s", job.request.request_id)
