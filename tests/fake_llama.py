@@ -10,13 +10,21 @@ request ignores EOS). ``fail_at`` makes a method raise on the calls numbered in 
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections import Counter, defaultdict
-from collections.abc import Container
+from collections.abc import AsyncIterator, Container
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+import httpx
+
+from freehold.api import create_app
+from freehold.config import Settings
 from freehold.engine.backend import DecodeError
+from freehold.engine.engine import LlamaEngine
 from freehold.engine.llama import BackendConfig
 from freehold.engine.types import GenerationRequest, ModelInfo
 
@@ -48,6 +56,7 @@ class FakeLlama:
     reply: bytes = b"hello world"
     n_ctx: int = 1024
     n_batch: int = 32
+    max_token_bytes: int = 1
     cells: int | None = None
     fail_at: dict[str, Container[int]] = field(default_factory=dict)
     hold_decode: threading.Event | None = None
@@ -60,6 +69,7 @@ class FakeLlama:
     closed_while_decoding: bool | None = None
     tokenize_gate: threading.Event | None = None
     tokenizing: threading.Event = field(default_factory=threading.Event)
+    tokenized: int = 0
     _logits: list[int] = field(default_factory=list)  # batch index → seq (-1: none)
 
     @classmethod
@@ -84,7 +94,8 @@ class FakeLlama:
         self._call("tokenize")
         if self.tokenize_gate is not None:
             self.tokenizing.set()
-            self.tokenize_gate.wait(10)
+            self.tokenize_gate.wait(5)
+            self.tokenized += 1
         return [b + 1 for b in text.encode()]
 
     def piece(self, token: int, special: bool = False) -> bytes:
@@ -139,3 +150,39 @@ class FakeLlama:
         return ModelInfo(
             id=model_id, path=str(path), context_length=self.n_ctx, n_ctx_slot=n_ctx_slot
         )
+
+
+@dataclass
+class Served:
+    client: httpx.AsyncClient
+    engine: LlamaEngine
+    backend: FakeLlama
+    app: Any
+
+
+@asynccontextmanager
+async def serve_engine(
+    slots: int = 1, stop_timeout: float = 10.0, max_queue: int = 8, **backend: Any
+) -> AsyncIterator[Served]:
+    """An in-process app over a LlamaEngine whose llama.cpp is a FakeLlama (1,024 tokens
+    per slot)."""
+    config = BackendConfig(
+        n_ctx=1024 * slots,
+        n_seq=slots,
+        n_batch=64,
+        threads=1,
+        threads_batch=1,
+        n_gpu_layers=0,
+        flash_attn="auto",
+    )
+    build = FakeLlama.factory(**backend)
+    engine = LlamaEngine(Path("fake.gguf"), "fake", config, max_queue, build, stop_timeout)
+    app = create_app(Settings(), engine)
+    async with app.router.lifespan_context(app):
+        for _ in range(1000):  # the lifespan starts the engine in a task (a thread hop)
+            if engine.ready:
+                break
+            await asyncio.sleep(0.01)
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            yield Served(client, engine, build.made[0], app)

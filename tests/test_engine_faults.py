@@ -6,50 +6,13 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
-from fake_llama import ALWAYS, FakeLlama
-
-from freehold.api import create_app
-from freehold.config import Settings
-from freehold.engine.engine import LlamaEngine
-from freehold.engine.llama import BackendConfig
+from fake_llama import ALWAYS, serve_engine
 
 pytestmark = pytest.mark.anyio
 CHAT = "/v1/chat/completions"
 HI = [{"role": "user", "content": "hi"}]
-
-
-@asynccontextmanager
-async def serve_engine(
-    slots: int = 1, stop_timeout: float = 10.0, **backend: Any
-) -> AsyncIterator[tuple[httpx.AsyncClient, LlamaEngine, FakeLlama]]:
-    """An in-process app over a LlamaEngine whose llama.cpp is a FakeLlama."""
-    config = BackendConfig(
-        n_ctx=1024 * slots,
-        n_seq=slots,
-        n_batch=64,
-        threads=1,
-        threads_batch=1,
-        n_gpu_layers=0,
-        flash_attn="auto",
-    )
-    build = FakeLlama.factory(**backend)
-    engine = LlamaEngine(Path("fake.gguf"), "fake", config, 8, build, stop_timeout)
-    app = create_app(Settings(), engine)
-    async with app.router.lifespan_context(app):
-        for _ in range(1000):  # the lifespan starts the engine in a task (a thread hop)
-            if engine.ready:
-                break
-            await asyncio.sleep(0.01)
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
-            yield client, engine, build.made[0]
 
 
 def data_lines(text: str) -> list[str]:
@@ -57,7 +20,8 @@ def data_lines(text: str) -> list[str]:
 
 
 async def test_a_failing_step_is_a_500_body_and_the_server_goes_on():
-    async with serve_engine(reply=b"hello", fail_at={"sample": {1}}) as (client, engine, _):
+    async with serve_engine(reply=b"hello", fail_at={"sample": {1}}) as served:
+        client, engine = served.client, served.engine
         failed = await client.post(CHAT, json={"messages": HI})
         after = await client.post(CHAT, json={"messages": HI})
         health = await client.get("/health")
@@ -71,7 +35,8 @@ async def test_a_failing_step_is_a_500_body_and_the_server_goes_on():
 
 async def test_a_step_failing_mid_stream_ends_it_with_an_error_event():
     body = {"messages": HI, "stream": True}
-    async with serve_engine(reply=b"hello", fail_at={"sample": {3}}) as (client, _, _):
+    async with serve_engine(reply=b"hello", fail_at={"sample": {3}}) as served:
+        client = served.client
         r = await client.post(CHAT, json=body)
     lines = data_lines(r.text)
     assert r.status_code == 200
@@ -82,7 +47,8 @@ async def test_a_step_failing_mid_stream_ends_it_with_an_error_event():
 
 async def test_a_dead_scheduler_turns_health_503_with_the_reason():
     faults = {"sample": ALWAYS, "free_sampler": ALWAYS}
-    async with serve_engine(fail_at=faults) as (client, engine, _):
+    async with serve_engine(fail_at=faults) as served:
+        client, engine = served.client, served.engine
         first = await client.post(CHAT, json={"messages": HI})
         for _ in range(1000):  # the first error is sent before the thread has died
             if engine.failure is not None:
@@ -99,11 +65,8 @@ async def test_a_dead_scheduler_turns_health_503_with_the_reason():
 
 async def test_stop_answers_waiting_requests_and_frees_llama_only_after_the_thread():
     hold = threading.Event()
-    async with serve_engine(slots=1, stop_timeout=0.05, hold_decode=hold) as (
-        client,
-        engine,
-        backend,
-    ):
+    async with serve_engine(slots=1, stop_timeout=0.05, hold_decode=hold) as served:
+        client, engine, backend = served.client, served.engine, served.backend
         running = asyncio.create_task(client.post(CHAT, json={"messages": HI}))
         assert await asyncio.to_thread(backend.decode_entered.wait, 10)
         waiting = asyncio.create_task(client.post(CHAT, json={"messages": HI}))

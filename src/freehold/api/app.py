@@ -10,16 +10,15 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from freehold import __version__
 from freehold.api import errors
+from freehold.api.body_limit import BodyLimit
 from freehold.api.metrics import Metrics
 from freehold.api.routes import health, v1
 from freehold.api.service import Service
 from freehold.config import Settings
 from freehold.engine.types import Engine
-from freehold.errors import FreeholdError
 
 log = logging.getLogger(__name__)
 
@@ -61,29 +60,3 @@ async def _load(app: FastAPI, engine: Engine) -> None:
         log.error("could not load the model: %s", exc)
         app.state.load_error = exc
         os.kill(os.getpid(), signal.SIGTERM)
-
-
-class BodyLimit:
-    """413 for a body declared larger than the limit. Plain ASGI on purpose: Starlette's
-    BaseHTTPMiddleware tells the app the client is gone once a response starts, which
-    would end every stream at once."""
-
-    def __init__(self, app: ASGIApp, limit: int) -> None:
-        self.app = app
-        self.limit = limit
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            length = dict(scope["headers"]).get(b"content-length", b"")
-            if length.isdigit() and int(length) > self.limit:
-                response = errors.error_response(
-                    FreeholdError(
-                        f"request body of {int(length)} bytes is over the limit of "
-                        f"{self.limit} bytes",
-                        status=413,
-                        code="request_too_large",
-                    )
-                )
-                await response(scope, receive, send)
-                return
-        await self.app(scope, receive, send)

@@ -63,7 +63,7 @@ class Metrics:
         finish = "cancelled"
         try:
             async for chunk in chunks:
-                if first:
+                if first and (chunk.parts or chunk.finish_reason is not None):
                     self.ttft.observe(time.perf_counter() - start)
                     first = False
                 if chunk.finish_reason is not None and chunk.usage is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -92,7 +93,7 @@ async def get_model(model_id: str, request: Request) -> dict[str, Any]:
 @v1.post("/chat/completions")
 async def chat_completions(body: ChatCompletionRequest, request: Request) -> Response:
     svc = service(request)
-    prepared = svc.chat(body)
+    prepared = await asyncio.to_thread(svc.chat, body)  # a template may run for long
     return await respond(request, prepared, svc.generate(prepared), body.stream)
 
 

@@ -129,7 +129,7 @@ class Service:
         request = GenerationRequest(
             prompt=prompt,
             max_tokens=tr.max_tokens(body),
-            sampling=tr.sampling_params(body),
+            sampling=tr.sampling_params(body, self.engine.info.n_vocab),
             stop=tr.stop_strings(body.stop),
             reasoning=think,
             special=special,

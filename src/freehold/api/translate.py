@@ -3,6 +3,7 @@ response envelope. (Engine parts → wire objects: ``openai_wire``.)"""
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from collections.abc import Callable, Iterable
@@ -15,6 +16,7 @@ from freehold.engine.types import SamplingParams, Usage
 from freehold.errors import FreeholdError, bad_request
 
 MAX_STOPS = 16
+TOKEN_ID = re.compile(r"[0-9]{1,10}")  # ASCII digits: str.isdigit() also takes "²"
 FINGERPRINT = f"freehold-{__version__}"
 
 # OpenAI fields freehold does not implement, and the values that mean "not asked for".
@@ -47,13 +49,27 @@ def refuse_unsupported(body: Sampling) -> None:
             )
 
 
-def sampling_params(body: Sampling) -> SamplingParams:
-    d = SamplingParams()
+def logit_bias(given: dict[str, float] | None, n_vocab: int = 0) -> dict[int, float]:
+    """OpenAI's logit_bias: token ids (below ``n_vocab`` when known) to biases in
+    −100..100."""
     bias: dict[int, float] = {}
-    for key, value in (body.logit_bias or {}).items():
-        if not key.lstrip("-").isdigit():
-            raise bad_request(f"logit_bias keys must be token ids, got {key!r}", "logit_bias")
+    for key, value in (given or {}).items():
+        if not TOKEN_ID.fullmatch(key) or (n_vocab and int(key) >= n_vocab):
+            vocab = f" below {n_vocab}" if n_vocab else ""
+            raise bad_request(
+                f"logit_bias keys must be token ids{vocab}, got {key!r}", "logit_bias"
+            )
+        if not -100 <= value <= 100:  # NaN fails both comparisons
+            raise bad_request(
+                f"logit_bias values must lie between -100 and 100, got {value}", "logit_bias"
+            )
         bias[int(key)] = value
+    return bias
+
+
+def sampling_params(body: Sampling, n_vocab: int = 0) -> SamplingParams:
+    d = SamplingParams()
+    bias = logit_bias(body.logit_bias, n_vocab)
 
     def pick(value: Any, default: Any) -> Any:
         return default if value is None else value
@@ -63,7 +79,7 @@ def sampling_params(body: Sampling) -> SamplingParams:
         top_p=pick(body.top_p, d.top_p),
         top_k=pick(body.top_k, d.top_k),
         min_p=pick(body.min_p, d.min_p),
-        seed=body.seed,
+        seed=None if body.seed == -1 else body.seed,  # -1: a random seed, as in llama.cpp
         presence_penalty=pick(body.presence_penalty, d.presence_penalty),
         frequency_penalty=pick(body.frequency_penalty, d.frequency_penalty),
         repeat_penalty=pick(body.repeat_penalty, d.repeat_penalty),

@@ -101,21 +101,33 @@ class LlamaEngine:
             )
         return self._backend
 
-    def _job(self, request: GenerationRequest, out: asyncio.Queue) -> Job:
+    async def _job(self, request: GenerationRequest, out: asyncio.Queue) -> Job:
+        """Tokenize off the event loop (a long prompt takes seconds), after refusing by
+        byte length a prompt that cannot fit whatever its tokens."""
         backend = self._require_backend()
+        size, n_ctx_slot = len(request.prompt.encode()), self._info.n_ctx_slot
+        if size > n_ctx_slot * backend.max_token_bytes:
+            raise FreeholdError(
+                f"this request's prompt of {size} bytes cannot fit the context of a slot "
+                f"({n_ctx_slot} tokens); shorten the prompt or raise --ctx-size",
+                param="messages",
+                code="context_length_exceeded",
+            )
+        prompt = await asyncio.to_thread(backend.tokenize, request.prompt)
         loop = asyncio.get_running_loop()
         return make_job(
             request,
-            backend.tokenize(request.prompt),
-            self._info.n_ctx_slot,
+            prompt,
+            n_ctx_slot,
             emit=lambda item: loop.call_soon_threadsafe(out.put_nowait, item),
         )
 
     async def generate(self, request: GenerationRequest) -> AsyncGenerator[Chunk, None]:
         out: asyncio.Queue[Chunk | BaseException] = asyncio.Queue()
-        job = self._job(request, out)
+        job = await self._job(request, out)
         assert self._scheduler is not None
         self._scheduler.submit(job)
+        yield Chunk()  # accepted (maybe queued): the response may start
         try:
             while True:
                 item = await out.get()

@@ -135,6 +135,7 @@ class FakeEngine:
         job = make_job(request, prompt, self.info.n_ctx_slot, out.put_nowait)
         self.scheduler.submit(job)
         self.requests.append(request)
+        yield Chunk()  # accepted, as LlamaEngine says it
         try:
             while True:
                 self.scheduler.tick(block=False)

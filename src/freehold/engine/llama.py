@@ -67,6 +67,8 @@ class LlamaBackend:
         self.n_vocab = int(L.llama_vocab_n_tokens(self.vocab))
         self._pieces: dict[tuple[int, bool], bytes] = {}
         self.eog_tokens = [t for t in range(self.n_vocab) if L.llama_vocab_is_eog(self.vocab, t)]
+        # the longest token: a prompt of more bytes than n_ctx times this cannot fit
+        self.max_token_bytes = self._longest_piece()
 
     # -- model facts ------------------------------------------------------------------
     def meta(self, key: str) -> str | None:
@@ -93,6 +95,7 @@ class LlamaBackend:
             architecture=self.meta("general.architecture") or "",
             quantization=quant,
             n_params=int(L.llama_model_n_params(self.model)),
+            n_vocab=self.n_vocab,
             size_bytes=int(L.llama_model_size(self.model)),
             chat_template=self.meta("tokenizer.chat_template"),
             bos_token=self.token_text(L.llama_vocab_bos(self.vocab)),
@@ -123,13 +126,23 @@ class LlamaBackend:
         key = (token, special)
         cached = self._pieces.get(key)
         if cached is None:
-            buf = ctypes.create_string_buffer(64)
-            n = L.llama_token_to_piece(self.vocab, token, buf, len(buf), 0, special)
-            if n < 0:
-                buf = ctypes.create_string_buffer(-n)
-                n = L.llama_token_to_piece(self.vocab, token, buf, len(buf), 0, special)
-            cached = self._pieces[key] = buf.raw[:n]
+            cached = self._pieces[key] = self._raw_piece(token, special)
         return cached
+
+    def _longest_piece(self) -> int:
+        buf = ctypes.create_string_buffer(1 << 12)
+        return max(
+            abs(L.llama_token_to_piece(self.vocab, t, buf, len(buf), 0, True))
+            for t in range(self.n_vocab)
+        )
+
+    def _raw_piece(self, token: int, special: bool) -> bytes:
+        buf = ctypes.create_string_buffer(64)
+        n = L.llama_token_to_piece(self.vocab, token, buf, len(buf), 0, special)
+        if n < 0:
+            buf = ctypes.create_string_buffer(-n)
+            n = L.llama_token_to_piece(self.vocab, token, buf, len(buf), 0, special)
+        return buf.raw[:n]
 
     def is_eog(self, token: int) -> bool:
         return bool(L.llama_vocab_is_eog(self.vocab, token))

@@ -152,6 +152,7 @@ class ModelInfo:
     architecture: str = ""
     quantization: str = ""
     n_params: int = 0
+    n_vocab: int = 0  # 0: unknown
     size_bytes: int = 0
     chat_template: str | None = None
     bos_token: str = ""
@@ -161,7 +162,9 @@ class ModelInfo:
 
 class Engine(Protocol):
     """What api/ needs of an engine. ``generate`` raises FreeholdError before its first
-    chunk for a request it cannot serve (prompt too long, queue full)."""
+    chunk for a request it cannot serve (prompt too long, queue full); its first chunk is
+    empty (no parts): the request was accepted and may wait for a slot, so a stream's
+    headers can go out at once."""
 
     @property
     def info(self) -> ModelInfo: ...
