@@ -85,3 +85,16 @@ def test_help_text_comes_from_settings_descriptions(capsys):
         description = Settings.model_fields[name].description
         assert description and description.split()[0] in out
     assert "-ngl" in out and "--ctx-size" in out and "-np" in out
+
+
+def test_hardening_flags_and_env(monkeypatch):
+    overrides, _ = _flags(
+        ["--cors-origins", "https://a.example", "--cors-origins", "*", "--request-timeout", "2.5"]
+    )
+    s = load_settings(overrides)
+    assert s.cors_origins == ["https://a.example", "*"] and s.request_timeout == 2.5
+    monkeypatch.setenv("FREEHOLD_CORS_ORIGINS", "https://a.example, https://b.example")
+    monkeypatch.setenv("FREEHOLD_SHUTDOWN_TIMEOUT", "5")
+    s = load_settings({})
+    assert s.cors_origins == ["https://a.example", "https://b.example"]
+    assert (s.shutdown_timeout, s.client_timeout) == (5, 30)

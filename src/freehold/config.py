@@ -107,6 +107,34 @@ class Settings(BaseSettings):
         description="largest request body accepted (bytes)",
         json_schema_extra=_flags("--max-body-bytes"),
     )
+    request_timeout: float = Field(
+        0,
+        ge=0,
+        description="most seconds a request may take, queue wait included: a generation "
+        'then ends with finish_reason "length", a request still queued gets a 503 '
+        "(0 = no limit)",
+        json_schema_extra=_flags("--request-timeout"),
+    )
+    client_timeout: float = Field(
+        30,
+        gt=0,
+        description="seconds a client has to send its request headers, and again its body; "
+        "a slower client is disconnected (slowloris)",
+        json_schema_extra=_flags("--client-timeout"),
+    )
+    shutdown_timeout: float = Field(
+        20,
+        ge=0,
+        description="on SIGTERM, seconds running requests get to finish before they end "
+        'with finish_reason "length" (queued ones get a 503)',
+        json_schema_extra=_flags("--shutdown-timeout"),
+    )
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="origins browsers may call the API from, e.g. https://app.example "
+        "(repeatable; '*' for any; env: comma-separated; default: none)",
+        json_schema_extra=_flags("--cors-origins"),
+    )
     api_key: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="API key clients must send as a Bearer token "
@@ -169,7 +197,7 @@ class Settings(BaseSettings):
         json_schema_extra=_flags("--log-level"),
     )
 
-    @field_validator("api_key", mode="before")
+    @field_validator("api_key", "cors_origins", mode="before")
     @classmethod
     def _split_keys(cls, value: Any) -> Any:
         if isinstance(value, str):

@@ -8,12 +8,11 @@ import os
 from pathlib import Path
 from typing import Any
 
-import uvicorn
-
 from freehold.api import create_app
 from freehold.config import Settings, load_settings
 from freehold.engine.engine import LlamaEngine, auto_slots
 from freehold.engine.llama import BackendConfig
+from freehold.serving import run_app
 
 log = logging.getLogger("freehold")
 
@@ -30,7 +29,13 @@ def build_engine(settings: Settings, path: Path) -> LlamaEngine:
         n_gpu_layers=settings.n_gpu_layers,
         flash_attn=settings.flash_attn,
     )
-    return LlamaEngine(path, model_id(settings, path), config, settings.max_queue)
+    return LlamaEngine(
+        path,
+        model_id(settings, path),
+        config,
+        settings.max_queue,
+        request_timeout=settings.request_timeout,
+    )
 
 
 def model_id(settings: Settings, path: Path) -> str:
@@ -82,11 +87,5 @@ def serve(overrides: dict[str, Any], config: Path | None) -> int:
         engine.n_slots,
     )
     app = create_app(settings, engine)
-    uvicorn.run(
-        app,
-        host=settings.host,
-        port=settings.port,
-        log_level=settings.log_level,
-        timeout_graceful_shutdown=30,
-    )
+    run_app(app, settings)
     return 1 if app.state.load_error is not None else 0

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from starlette.middleware.cors import CORSMiddleware
 
 from freehold import __version__
 from freehold.api import errors
@@ -44,6 +45,15 @@ def create_app(settings: Settings, engine: Engine) -> FastAPI:
     app.state.load_error = None
     errors.install(app)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    if settings.cors_origins:  # outermost, so that errors (401, 413) carry CORS headers too
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "OPTIONS"],
+            allow_headers=["*"],
+            expose_headers=["Retry-After"],
+            max_age=600,
+        )
     app.include_router(health)
     app.include_router(v1)
     if settings.webui:
@@ -56,6 +66,7 @@ def create_app(settings: Settings, engine: Engine) -> FastAPI:
 async def _load(app: FastAPI, engine: Engine) -> None:
     try:
         await engine.start()
+        app.state.service.check_template()
     except Exception as exc:  # the server cannot serve without its model: stop it
         log.error("could not load the model: %s", exc)
         app.state.load_error = exc

@@ -44,6 +44,7 @@ class Sampling(BaseModel):
     repeat_penalty: float | None = Field(None, ge=0)
     logit_bias: dict[str, float] | None = None
     ignore_eos: bool = False
+    t_max_predict_ms: int | None = Field(None, ge=1)  # llama-server's per-request time limit
     stream: bool = False
     stream_options: StreamOptions | None = None
     user: str | None = None

@@ -73,6 +73,29 @@ class Service:
         s = self.settings
         return choose_template(self.engine.info.chat_template, s.chat_template, s.fallback_template)
 
+    def check_template(self) -> None:
+        """Render a one-message chat with the template in force, at load: a template that
+        the sandbox stops or that cannot render is refused with the model's name and why."""
+        info = self.engine.info
+        try:
+            render(
+                self.template,
+                [{"role": "user", "content": "Hello"}],
+                bos_token=info.bos_token,
+                eos_token=info.eos_token,
+                add_generation_prompt=True,
+            )
+        except FreeholdError as exc:
+            if exc.code != "chat_template_error":
+                return  # raise_exception(): the template's rule about messages, not a fault
+            raise FreeholdError(
+                f"refusing to serve '{info.id}' ({info.path}): {exc.message}; "
+                "give a working template with --chat-template",
+                status=500,
+                type="server_error",
+                code="chat_template_error",
+            ) from exc
+
     @functools.cached_property
     def reasoning_format(self) -> reasoning.ReasoningFormat | None:
         """The model's thinking markers and switch, read from the template in force."""
@@ -134,5 +157,6 @@ class Service:
             reasoning=think,
             special=special,
             request_id=meta.id,
+            timeout=body.t_max_predict_ms / 1000 if body.t_max_predict_ms else None,
         )
         return Prepared(request, meta, shape)

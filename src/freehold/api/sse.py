@@ -23,8 +23,9 @@ from freehold.errors import FreeholdError
 
 T = TypeVar("T")
 CLIENT_CLOSED = 499  # nginx's code for "client closed request"; nobody reads it
-# On SIGTERM a stream in flight may finish for this long (uvicorn waits 30 s in all).
-DRAIN_SECONDS = 25
+# On SIGTERM the engine ends every stream within --shutdown-timeout; the stream then
+# has this much longer to send its last events before sse-starlette cancels it.
+DRAIN_MARGIN_SECONDS = 5
 
 
 async def _disconnected(request: Request) -> None:
@@ -65,7 +66,10 @@ async def respond(
         if stream:
             events = stream_events(meta, whole, prepared.shape)
             return EventSourceResponse(
-                _sse(events, chunks), sep="\n", ping=15, shutdown_grace_period=DRAIN_SECONDS
+                _sse(events, chunks),
+                sep="\n",
+                ping=15,
+                shutdown_grace_period=_drain_seconds(request),
             )
         folded = await unless_disconnected(request, fold_chunks(whole))
         if meta.chat:
@@ -74,6 +78,10 @@ async def respond(
     except BaseException:
         await chunks.aclose()
         raise
+
+
+def _drain_seconds(request: Request) -> float:
+    return float(request.app.state.settings.shutdown_timeout) + DRAIN_MARGIN_SECONDS
 
 
 async def _sse(

@@ -30,9 +30,12 @@ class LlamaEngine:
         max_queue: int,
         backend: Callable[[Path, BackendConfig], LlamaBackend] = LlamaBackend,
         stop_timeout: float = 60.0,
+        request_timeout: float = 0.0,
     ) -> None:
         """``backend`` builds the llama.cpp backend (tests pass a stand-in);
-        ``stop_timeout``: how long ``stop`` waits for the scheduler thread."""
+        ``stop_timeout``: how long ``stop`` waits for the scheduler thread;
+        ``request_timeout``: seconds a request may take (0: no limit)."""
+        self._request_timeout = request_timeout
         self._path = path
         self._model_id = model_id
         self._config = config
@@ -90,6 +93,10 @@ class LlamaEngine:
     def load(self) -> dict[str, int]:
         return self._scheduler.load() if self._scheduler else {}
 
+    def drain(self, seconds: float) -> None:
+        if self._scheduler is not None:
+            self._scheduler.drain(seconds)
+
     def _require_backend(self) -> LlamaBackend:
         if self._backend is None or self._closing:
             raise FreeholdError(
@@ -120,6 +127,7 @@ class LlamaEngine:
             prompt,
             n_ctx_slot,
             emit=lambda item: loop.call_soon_threadsafe(out.put_nowait, item),
+            server_timeout=self._request_timeout,
         )
 
     async def generate(self, request: GenerationRequest) -> AsyncGenerator[Chunk, None]:

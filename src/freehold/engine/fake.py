@@ -81,7 +81,8 @@ class FakeEngine:
     ``eos`` ends the script with an end-of-generation token (finish_reason "stop"; without
     it the request runs into its token limit). ``gate``, when given, holds ``start()``
     until it is set, so /health can be seen loading. ``slots`` and ``max_queue`` size the
-    scheduler as ``--parallel`` and ``--max-queue`` do.
+    scheduler as ``--parallel`` and ``--max-queue`` do; ``request_timeout`` is
+    ``--request-timeout``; ``delay``: seconds between scheduler steps (a slower model).
     """
 
     script: Script | Callable[[GenerationRequest], Script] = field(default_factory=lambda: _hello())
@@ -100,6 +101,8 @@ class FakeEngine:
     gate: asyncio.Event | None = None
     slots: int = 1
     max_queue: int = 16
+    request_timeout: float = 0.0
+    delay: float = 0.0
     requests: list[GenerationRequest] = field(default_factory=list)
     _ready: bool = False
 
@@ -129,10 +132,13 @@ class FakeEngine:
     def load(self) -> dict[str, int]:
         return self.scheduler.load()
 
+    def drain(self, seconds: float) -> None:
+        self.scheduler.drain(seconds)
+
     async def generate(self, request: GenerationRequest) -> AsyncGenerator[Chunk, None]:
         out: asyncio.Queue[Chunk | BaseException] = asyncio.Queue()
         prompt = self.backend.tokenize(request.prompt)
-        job = make_job(request, prompt, self.info.n_ctx_slot, out.put_nowait)
+        job = make_job(request, prompt, self.info.n_ctx_slot, out.put_nowait, self.request_timeout)
         self.scheduler.submit(job)
         self.requests.append(request)
         yield Chunk()  # accepted, as LlamaEngine says it
@@ -146,7 +152,7 @@ class FakeEngine:
                     yield item
                     if item.final:
                         return
-                await asyncio.sleep(0)
+                await asyncio.sleep(self.delay)
         finally:
             job.cancelled = True
             self.scheduler.tick(block=False)  # let the scheduler drop it now

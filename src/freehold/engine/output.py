@@ -34,16 +34,17 @@ class OutputState:
 
     def on_token(self, piece: bytes, eog: bool) -> Step:
         if eog:
-            return Step(self._flush(), "stop")
+            return Step(self.flush(), "stop")
         self.generated += 1
         safe, stopped = self.stops.feed(self.utf8.feed(piece))
         if stopped:
             return Step(safe, "stop")
         if self.generated >= self.max_tokens:
-            return Step(safe + self._flush(), "length")
+            return Step(safe + self.flush(), "length")
         return Step(safe)
 
-    def _flush(self) -> str:
+    def flush(self) -> str:
+        """The text held back (a partial stop string or UTF-8 sequence), at the end."""
         safe, stopped = self.stops.feed(self.utf8.finish())
         return safe if stopped else safe + self.stops.finish()
 
@@ -78,6 +79,11 @@ class SlotOutput:
     def close_instead_of_end(self) -> list[int]:
         """The model wants to end while thinking: the closing marker's tokens (once)."""
         return self.think.close_instead_of_end() if self.think is not None else []
+
+    def cut(self) -> Decoded:
+        """The request ran out of time: the text held back, and finish "length"."""
+        parts = self.parser.feed(self.text.flush(), None, None)
+        return Decoded(parts + self.parser.finish(), "length")
 
     def on_token(
         self, token: int, piece: bytes, eog: bool, logprob: TokenLogprob | None = None

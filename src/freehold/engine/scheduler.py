@@ -13,6 +13,7 @@ goes on. Should the thread die anyway, every request it held is answered and
 from __future__ import annotations
 
 import logging
+import math
 import queue
 import threading
 import time
@@ -37,6 +38,7 @@ class Job:
     emit: Callable[[Chunk | BaseException], object]
     cancelled: bool = False
     submitted: float = field(default_factory=time.monotonic)
+    deadline: float = math.inf  # time.monotonic() by which it must end (--request-timeout)
 
 
 def make_job(
@@ -44,8 +46,10 @@ def make_job(
     prompt: list[int],
     n_ctx_slot: int,
     emit: Callable[[Chunk | BaseException], object],
+    server_timeout: float = 0.0,
 ) -> Job:
-    """The job for ``request``; a 400 when its prompt leaves no room in a slot."""
+    """The job for ``request``; a 400 when its prompt leaves no room in a slot.
+    ``server_timeout``: --request-timeout (0: none; the request may ask for less)."""
     room = n_ctx_slot - len(prompt)
     if room <= 0 or not prompt:
         raise FreeholdError(
@@ -54,7 +58,9 @@ def make_job(
             param="messages",
             code="context_length_exceeded",
         )
-    return Job(request, prompt, min(request.max_tokens or room, room), emit)
+    job = Job(request, prompt, min(request.max_tokens or room, room), emit)
+    job.deadline = request.deadline(server_timeout, job.submitted)
+    return job
 
 
 @dataclass(eq=False)
@@ -95,6 +101,17 @@ def shutting_down() -> FreeholdError:
     )
 
 
+def queue_timeout(job: Job) -> FreeholdError:
+    return FreeholdError(
+        f"the request ran out of time after {time.monotonic() - job.submitted:.1f} s waiting "
+        "for a slot (--request-timeout); retry later",
+        status=503,
+        type="server_error",
+        code="request_timeout",
+        headers={"Retry-After": "1"},
+    )
+
+
 class Scheduler:
     def __init__(self, backend: Backend, n_slots: int, max_queue: int) -> None:
         self.backend = backend
@@ -108,6 +125,7 @@ class Scheduler:
         self._inflight = 0
         self._closed = False
         self._admissions = 0
+        self._drain_by = math.inf  # set at shutdown: every job ends by then
         self._thread = threading.Thread(target=self._run, name="freehold-scheduler", daemon=True)
 
     # -- event-loop side ------------------------------------------------------------------
@@ -151,6 +169,10 @@ class Scheduler:
             return False
         return True
 
+    def drain(self, seconds: float) -> None:
+        """Shutdown: every job, running or waiting, ends within ``seconds``."""
+        self._drain_by = time.monotonic() + seconds
+
     def load(self) -> dict[str, int]:
         busy = sum(1 for s in self.slots if s.job is not None)
         with self._lock:
@@ -165,6 +187,7 @@ class Scheduler:
             return False
         try:
             self._drop_cancelled()
+            self._expire()
             self._admit()
             if any(s.job is not None for s in self.slots):
                 self._step()
@@ -212,6 +235,21 @@ class Scheduler:
         for slot in self.slots:
             if slot.job is not None and slot.job.cancelled:
                 self._finish(slot)
+
+    def _expire(self) -> None:
+        """End the jobs past their deadline or the drain: a running one finishes with
+        "length" and what it generated so far, a waiting one gets a 503."""
+        now = time.monotonic()
+        draining = self._drain_by <= now
+        for job in [j for j in self._waiting if draining or j.deadline <= now]:
+            self._waiting.remove(job)
+            job.emit(shutting_down() if draining else queue_timeout(job))
+            self._release()
+        for slot in self.slots:
+            if slot.job is not None and (draining or slot.job.deadline <= now):
+                assert slot.out is not None
+                step = slot.out.cut()
+                self._finish(slot, Chunk(step.parts, step.finish, slot.usage))
 
     def _admit(self) -> None:
         while self._waiting:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from typing import Literal, Protocol
@@ -56,6 +57,13 @@ class GenerationRequest:
     # tokens (gpt-oss channels, some <think>), and the splitter must see them.
     special: bool = False
     request_id: str = ""
+    # seconds this request may take, queue wait included (None: the server's limit)
+    timeout: float | None = None
+
+    def deadline(self, server_timeout: float, start: float) -> float:
+        """When it must end: the tighter of its own timeout and the server's (0: none)."""
+        limits = [t for t in (self.timeout, server_timeout) if t]
+        return start + min(limits) if limits else math.inf
 
 
 @dataclass
@@ -183,6 +191,11 @@ class Engine(Protocol):
 
     def load(self) -> dict[str, int]:
         """Slot occupancy: slots, busy, inflight (running + waiting)."""
+        ...
+
+    def drain(self, seconds: float) -> None:
+        """Shutdown has begun: every request ends within ``seconds`` (running ones with
+        finish_reason "length", waiting ones with a 503)."""
         ...
 
     def generate(self, request: GenerationRequest) -> AsyncGenerator[Chunk, None]: ...
