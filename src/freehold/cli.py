@@ -10,6 +10,7 @@ from typing import Any, get_args, get_origin
 
 from freehold import __version__
 from freehold.config import Settings
+from freehold.errors import FreeholdError
 
 
 def _add_setting_flags(parser: argparse.ArgumentParser) -> None:
@@ -59,10 +60,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    """User errors (a model that is not there, a bad setting) become one line on stderr
+    and exit status 1, as `pull` does, never a traceback."""
+    from pydantic import ValidationError
+
     from freehold.server import serve
 
     overrides = {k: v for k, v in vars(args).items() if k in Settings.model_fields}
-    return serve(overrides, args.config)
+    try:
+        return serve(overrides, args.config)
+    except FreeholdError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+    except (FileNotFoundError, ValidationError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+    return 1
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -10,6 +10,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from freehold.engine.types import Chunk
+from freehold.errors import FreeholdError
 
 __all__ = ["CONTENT_TYPE_LATEST", "Metrics"]
 
@@ -57,7 +58,8 @@ class Metrics:
     async def observe(
         self, endpoint: str, chunks: AsyncGenerator[Chunk, None]
     ) -> AsyncGenerator[Chunk, None]:
-        """Pass ``chunks`` through, recording time to first token and the final usage."""
+        """Pass ``chunks`` through, recording time to first token and the final usage; a
+        request ends as its finish reason, "refused", "error" or "cancelled"."""
         start = time.perf_counter()
         first = True
         finish = "cancelled"
@@ -72,6 +74,9 @@ class Metrics:
                     self.cached_tokens.inc(chunk.usage.cached_tokens)
                     self.completion_tokens.inc(chunk.usage.completion_tokens)
                 yield chunk
+        except FreeholdError as exc:  # refused (400, 429) or failed (5xx): not cancelled
+            finish = "refused" if exc.status < 500 else "error"
+            raise
         finally:
             self.requests.labels(endpoint, finish).inc()
             await chunks.aclose()

@@ -65,9 +65,9 @@ async def get_health(request: Request) -> JSONResponse:
         return JSONResponse(
             {"status": "loading", **err.to_dict()}, status_code=503, headers={"Retry-After": "2"}
         )
-    return JSONResponse(
-        {"status": "ok", "model": model_card(svc.engine.info), "slots": svc.engine.load()}
-    )
+    card = model_card(svc.engine.info)
+    del card["meta"]["path"]  # /health is open to all: no file system paths in it
+    return JSONResponse({"status": "ok", "model": card, "slots": svc.engine.load()})
 
 
 @health.get("/metrics")

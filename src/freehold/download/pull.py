@@ -24,7 +24,7 @@ from freehold.download.quants import (
 )
 from freehold.download.refs import Ref, parse_ref
 from freehold.errors import FreeholdError
-from freehold.models.store import MANIFEST, Manifest, Store, StoredFile, slug
+from freehold.models.store import Manifest, Store, StoredFile, slug
 
 
 @dataclass(frozen=True)
@@ -182,8 +182,9 @@ def _download(
         for f in chosen.files:
             stored.append(_fetch_one(folder, f, listing, reporter, options))
     except transfer.HashMismatch:
-        if not (folder / MANIFEST).exists():
-            shutil.rmtree(folder, ignore_errors=True)  # leave nothing half-trusted behind
+        # the bad file is gone; shards that verified keep their names for the next pull
+        if not any(folder.iterdir()):
+            folder.rmdir()
         raise
     return Manifest(
         name=name,
@@ -234,25 +235,47 @@ def _link_or_copy(src: Path, dest: Path) -> None:
 
 
 def import_local(path: Path, store: Store, reporter: Reporter) -> Manifest:
-    """Bring a local GGUF (every shard of a split one) into the store."""
-    name = PurePosixPath(_local_files(path)[0].name).stem
-    found = store.find(name, str(path))
+    """Bring a local GGUF (every shard of a split one) into the store. An entry is found
+    again by the file's resolved path and size, never by its name: two different files
+    called model.gguf get two entries."""
+    files = _local_files(path.resolve())
+    found = _imported(store, files)
     if found is not None:
         reporter.note("exists", f"{found.name} is already in the store", name=found.name)
         return found
+    name = _free_name(store, PurePosixPath(files[0].name).stem)
     folder = store.entry_dir(name)
     folder.mkdir(parents=True, exist_ok=True)
     stored = []
-    for src in _local_files(path):
+    for src in files:
         dest = folder / src.name
         if not dest.exists():
             _link_or_copy(src, dest)
         digest = transfer.file_digest(dest, "sha256")
         size = src.stat().st_size
         stored.append(StoredFile(path=str(src), file=src.name, size=size, sha256=digest))
+    aliases = sorted({str(path), str(path.resolve())})
     manifest = Manifest(
-        name=name, source="local", quant=quant_of(path.name), files=stored, aliases=[str(path)]
+        name=name, source="local", quant=quant_of(path.name), files=stored, aliases=aliases
     )
     store.save(manifest)
     reporter.note("done", f"imported {path} as {name}", name=name)
     return manifest
+
+
+def _imported(store: Store, files: list[Path]) -> Manifest | None:
+    """The entry already imported from these very files (same paths, same sizes)."""
+    wanted = [(str(f), f.stat().st_size) for f in files]
+    for manifest in store.entries():
+        have = [(f.path, f.size) for f in manifest.files]
+        if manifest.source == "local" and have == wanted and store.model_path(manifest).is_file():
+            return manifest
+    return None
+
+
+def _free_name(store: Store, stem: str) -> str:
+    """``stem``, or ``stem-2``, ``stem-3``… when another model already has that name."""
+    for name in [stem, *(f"{stem}-{n}" for n in range(2, 1000))]:
+        if store.find(name) is None and not store.entry_dir(name).exists():
+            return name
+    raise FreeholdError(f"too many models named {stem} in the store", code="name_taken")

@@ -11,7 +11,6 @@ always from the bytes already on disk.
 from __future__ import annotations
 
 import hashlib
-import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -22,6 +21,7 @@ from freehold.download.hub import endpoint, translate
 from freehold.download.progress import Reporter
 from freehold.download.quants import HubFile
 from freehold.errors import FreeholdError
+from freehold.models.store import durable_replace
 
 CHUNK = 1 << 20
 
@@ -176,7 +176,7 @@ def fetch(
     except HashMismatch:
         part.unlink(missing_ok=True)
         raise
-    os.replace(part, dest)
+    durable_replace(part, dest)
     return digest
 
 

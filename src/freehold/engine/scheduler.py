@@ -48,10 +48,16 @@ def make_job(
     emit: Callable[[Chunk | BaseException], object],
     server_timeout: float = 0.0,
 ) -> Job:
-    """The job for ``request``; a 400 when its prompt leaves no room in a slot.
-    ``server_timeout``: --request-timeout (0: none; the request may ask for less)."""
+    """The job for ``request``; a 400 when its prompt is empty or leaves no room in a
+    slot. ``server_timeout``: --request-timeout (0: none; the request may ask for less)."""
+    if not prompt:
+        raise FreeholdError(
+            "the prompt is empty (and this model adds no start token): send some text",
+            param="prompt",
+            code="empty_prompt",
+        )
     room = n_ctx_slot - len(prompt)
-    if room <= 0 or not prompt:
+    if room <= 0:
         raise FreeholdError(
             f"this request has {len(prompt)} prompt tokens but the context of a slot is "
             f"{n_ctx_slot} tokens; shorten the prompt or raise --ctx-size",

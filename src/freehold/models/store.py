@@ -11,6 +11,7 @@ A folder without a manifest is an unfinished pull: it is not listed and not serv
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shutil
@@ -50,9 +51,38 @@ class Manifest(BaseModel):
         return sum(f.size for f in self.files)
 
 
+def durable_replace(src: Path, dest: Path) -> None:
+    """Rename ``src`` to ``dest`` so that a crash leaves one or the other whole: the data
+    reaches the disk before the rename, and the rename before this returns."""
+    with src.open("rb") as f:
+        os.fsync(f.fileno())
+    os.replace(src, dest)
+    folder = os.open(dest.parent, os.O_RDONLY)
+    try:
+        os.fsync(folder)
+    finally:
+        os.close(folder)
+
+
 def slug(name: str) -> str:
-    """A folder name for a model name: ``owner/repo:Q4_K_M`` → ``owner--repo--Q4_K_M``."""
-    return re.sub(r"[^A-Za-z0-9._-]+", "--", name).strip("-.") or "model"
+    """A folder name for a model name, one per name: ``owner/repo:Q4_K_M`` →
+    ``owner--repo--Q4_K_M``. A name that this readable form does not spell back exactly
+    (``a/b--c:Q4`` and ``a--b/c:Q4`` both read ``a--b--c--Q4``) gets ``~`` and a hash of
+    the name appended, a character the readable form never holds."""
+    readable = re.sub(r"[^A-Za-z0-9._-]+", "--", name).strip("-.") or "model"
+    if _spelled_back(readable) == name:
+        return readable
+    return f"{readable}~{hashlib.sha256(name.encode()).hexdigest()[:12]}"
+
+
+def _spelled_back(readable: str) -> str:
+    """The name a readable slug stands for: ``name``, ``owner/repo`` or ``owner/repo:QUANT``."""
+    parts = readable.split("--")
+    if len(parts) == 2:
+        return "/".join(parts)
+    if len(parts) == 3:
+        return f"{parts[0]}/{parts[1]}:{parts[2]}"
+    return readable if len(parts) == 1 else ""
 
 
 class Store:
@@ -94,7 +124,7 @@ class Store:
         folder.mkdir(parents=True, exist_ok=True)
         tmp = folder / (MANIFEST + ".tmp")
         tmp.write_text(manifest.model_dump_json(indent=2) + "\n", "utf-8")
-        os.replace(tmp, folder / MANIFEST)
+        durable_replace(tmp, folder / MANIFEST)
         return folder / MANIFEST
 
     def add_alias(self, manifest: Manifest, alias: str) -> Manifest:
