@@ -15,6 +15,7 @@ from starlette.middleware.cors import CORSMiddleware
 from freehold import __version__
 from freehold.api import errors
 from freehold.api.body_limit import BodyLimit
+from freehold.api.embeddings import pooling_root, pooling_v1
 from freehold.api.metrics import Metrics
 from freehold.api.routes import health, v1
 from freehold.api.service import Service
@@ -56,6 +57,8 @@ def create_app(settings: Settings, engine: Engine) -> FastAPI:
         )
     app.include_router(health)
     app.include_router(v1)
+    app.include_router(pooling_v1)
+    app.include_router(pooling_root)
     if settings.webui:
         from freehold.webui import install as install_webui
 

@@ -36,7 +36,10 @@ class Service:
         return self.metrics.observe(endpoint, self.engine.generate(prepared.request))
 
     def capabilities(self) -> dict[str, object]:
-        return reasoning.capabilities(self.reasoning_format, self.settings.reasoning)
+        return {
+            **reasoning.capabilities(self.reasoning_format, self.settings.reasoning),
+            **self.engine.pooler.facts.capabilities(),
+        }
 
     def model_ids(self) -> set[str]:
         info = self.engine.info

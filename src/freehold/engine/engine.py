@@ -8,8 +8,12 @@ from collections.abc import AsyncGenerator, Callable
 from pathlib import Path
 
 from freehold.engine.llama import BackendConfig, LlamaBackend
+from freehold.engine.llama_pooling import LlamaPoolingContext, pooling_facts, rank_format
+from freehold.engine.pooler import Pooler
+from freehold.engine.pooling import PoolingWorker
 from freehold.engine.scheduler import Job, Scheduler, make_job
 from freehold.engine.types import Chunk, GenerationRequest, ModelInfo
+from freehold.engine.vocab import Vocab
 from freehold.errors import FreeholdError
 
 log = logging.getLogger(__name__)
@@ -44,6 +48,7 @@ class LlamaEngine:
         self._stop_timeout = stop_timeout
         self._backend: LlamaBackend | None = None
         self._scheduler: Scheduler | None = None
+        self._pooler: Pooler | None = None
         self._info = ModelInfo(id=model_id, path=str(path))
         self._closing = False
 
@@ -77,6 +82,13 @@ class LlamaEngine:
             self._backend.n_ctx,
         )
 
+    def _make_pooler(self, backend: LlamaBackend) -> Pooler:
+        facts = pooling_facts(backend, self._config.n_batch)
+        worker = PoolingWorker(
+            lambda: LlamaPoolingContext(backend, facts, self._config), self._model_id
+        )
+        return Pooler(self._model_id, backend, facts, worker, rank_format(backend))
+
     async def stop(self) -> None:
         """Stop the scheduler thread (every request it holds is answered), then free
         llama.cpp, never under a thread that still runs."""
@@ -84,11 +96,13 @@ class LlamaEngine:
         stopped = True
         if self._scheduler is not None:
             stopped = await asyncio.to_thread(self._scheduler.stop, self._stop_timeout)
+        if self._pooler is not None:
+            stopped = await asyncio.to_thread(self._pooler.stop, self._stop_timeout) and stopped
         if self._backend is not None and stopped:
             self._backend.close()
         elif not stopped:
             log.error("llama.cpp left allocated: its thread is still running")
-        self._backend = None
+        self._backend = self._pooler = None
 
     def load(self) -> dict[str, int]:
         return self._scheduler.load() if self._scheduler else {}
@@ -107,6 +121,18 @@ class LlamaEngine:
                 headers={"Retry-After": "2"},
             )
         return self._backend
+
+    @property
+    def vocab(self) -> Vocab:
+        return self._require_backend()
+
+    @property
+    def pooler(self) -> Pooler:
+        """Made on first use: its worker thread and llama.cpp context only then."""
+        backend = self._require_backend()
+        if self._pooler is None:
+            self._pooler = self._make_pooler(backend)
+        return self._pooler
 
     async def _job(self, request: GenerationRequest, out: asyncio.Queue) -> Job:
         """Tokenize off the event loop (a long prompt takes seconds), after refusing by

@@ -14,6 +14,9 @@ import re
 from collections.abc import AsyncGenerator, Callable, Iterator
 from dataclasses import dataclass, field
 
+from freehold.engine.fake_pooling import FAKE_RANK_FORMAT, FakePoolingContext, FakeVocab
+from freehold.engine.pooler import Pooler
+from freehold.engine.pooling import PoolingFacts, PoolingWorker
 from freehold.engine.scheduler import Scheduler, make_job
 from freehold.engine.types import Chunk, GenerationRequest, ModelInfo
 
@@ -83,6 +86,8 @@ class FakeEngine:
     until it is set, so /health can be seen loading. ``slots`` and ``max_queue`` size the
     scheduler as ``--parallel`` and ``--max-queue`` do; ``request_timeout`` is
     ``--request-timeout``; ``delay``: seconds between scheduler steps (a slower model).
+    ``facts`` and ``pool_context`` script pooling (embeddings, or rerank with "rank") over
+    ``vocab``, a byte tokenizer of its own (the /tokenize endpoints' fake).
     """
 
     script: Script | Callable[[GenerationRequest], Script] = field(default_factory=lambda: _hello())
@@ -104,7 +109,11 @@ class FakeEngine:
     request_timeout: float = 0.0
     delay: float = 0.0
     requests: list[GenerationRequest] = field(default_factory=list)
+    facts: PoolingFacts = field(default_factory=lambda: PoolingFacts("mean", False, 8, 64))
+    pool_context: FakePoolingContext = field(default_factory=FakePoolingContext)
+    vocab: FakeVocab = field(default_factory=FakeVocab)
     _ready: bool = False
+    _pooler: Pooler | None = None
 
     def __post_init__(self) -> None:
         self.backend = FakeBackend(self._script_of, self.eos)
@@ -124,10 +133,19 @@ class FakeEngine:
     async def start(self) -> None:
         if self.gate is not None:
             await self.gate.wait()
+        worker = PoolingWorker(lambda: self.pool_context, self.info.id)
+        self._pooler = Pooler(self.info.id, self.vocab, self.facts, worker, FAKE_RANK_FORMAT)
         self._ready = True
 
     async def stop(self) -> None:
         self._ready = False
+        if self._pooler is not None:
+            await asyncio.to_thread(self._pooler.stop)
+
+    @property
+    def pooler(self) -> Pooler:
+        assert self._pooler is not None, "the fake engine is not started"
+        return self._pooler
 
     def load(self) -> dict[str, int]:
         return self.scheduler.load()

@@ -5,7 +5,11 @@ from __future__ import annotations
 import math
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
-from typing import Literal, Protocol
+from typing import TYPE_CHECKING, Literal, Protocol
+
+if TYPE_CHECKING:
+    from freehold.engine.pooler import Pooler
+    from freehold.engine.vocab import Vocab
 
 FinishReason = Literal["stop", "length", "tool_calls"]
 PartKind = Literal["content", "reasoning", "tool_call"]
@@ -199,3 +203,13 @@ class Engine(Protocol):
         ...
 
     def generate(self, request: GenerationRequest) -> AsyncGenerator[Chunk, None]: ...
+
+    @property
+    def vocab(self) -> Vocab:
+        """The tokenizer (503 while the model loads)."""
+        ...
+
+    @property
+    def pooler(self) -> Pooler:
+        """Embeddings and rerank scores (503 while the model loads)."""
+        ...

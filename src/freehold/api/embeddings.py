@@ -1,0 +1,82 @@
+"""Routes of the pooling workloads and the tokenizer: POST /v1/embeddings, /v1/rerank (and
+/rerank), /tokenize, /detokenize. Near-empty functions over the engine's Pooler and Vocab."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from fastapi import APIRouter, Depends, Request
+
+from freehold.api import pooling_translate as tr
+from freehold.api.auth import require_api_key
+from freehold.api.pooling_schemas import (
+    DetokenizeRequest,
+    EmbeddingRequest,
+    RerankRequest,
+    TokenizeRequest,
+)
+from freehold.api.routes import RESPONSES, service
+from freehold.api.service import Service
+from freehold.api.translate import message_dicts
+from freehold.chat.template import render
+from freehold.engine.vocab import detokenize
+from freehold.errors import bad_request
+
+pooling_v1 = APIRouter(prefix="/v1", dependencies=[Depends(require_api_key)], responses=RESPONSES)
+pooling_root = APIRouter(dependencies=[Depends(require_api_key)], responses=RESPONSES)
+
+
+@pooling_v1.post("/embeddings")
+async def embeddings(body: EmbeddingRequest, request: Request) -> dict[str, Any]:
+    svc = service(request)
+    model = svc.check_model(body.model)
+    pooler = svc.engine.pooler
+    pooler.require_embeddings()
+    tr.check_dimensions(body, pooler.facts)
+    pooled = await pooler.embed(tr.embedding_inputs(body))
+    return tr.embedding_response(pooled, model, body.encoding_format)
+
+
+@pooling_v1.post("/rerank")
+@pooling_root.post("/rerank")
+async def rerank(body: RerankRequest, request: Request) -> dict[str, Any]:
+    svc = service(request)
+    model = svc.check_model(body.model)
+    texts = tr.document_texts(body)
+    pooled = await svc.engine.pooler.rerank(body.query, texts)
+    return tr.rerank_response(pooled, body, texts, model)
+
+
+@pooling_root.post("/tokenize")
+async def tokenize(body: TokenizeRequest, request: Request) -> dict[str, Any]:
+    svc = service(request)
+    svc.check_model(body.model)
+    vocab = svc.engine.vocab
+    text = tokenize_text(svc, body)
+    tokens = await asyncio.to_thread(vocab.tokenize, text, body.add_special)
+    pieces = [vocab.piece(t, True) for t in tokens] if body.with_pieces else None
+    return tr.tokenize_response(tokens, pieces)
+
+
+@pooling_root.post("/detokenize")
+async def detokenize_route(body: DetokenizeRequest, request: Request) -> dict[str, Any]:
+    svc = service(request)
+    svc.check_model(body.model)
+    return {"content": detokenize(svc.engine.vocab, body.tokens)}
+
+
+def tokenize_text(svc: Service, body: TokenizeRequest) -> str:
+    """``content`` as it is, or ``messages`` rendered by the chat template in force."""
+    if (body.content is None) == (body.messages is None):
+        raise bad_request("send either 'content' or 'messages'", param="content")
+    if body.messages is None:
+        return body.content or ""
+    info = svc.engine.info
+    return render(
+        svc.template,
+        message_dicts(body.messages),
+        bos_token=info.bos_token,
+        eos_token=info.eos_token,
+        add_generation_prompt=body.add_generation_prompt,
+    )
