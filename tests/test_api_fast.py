@@ -275,11 +275,11 @@ async def test_malformed_json_and_unknown_path(fake):
     async with fake() as (client, _):
         bad = await client.post(CHAT, content=b"{not json", headers=headers)
         not_json = await client.post(CHAT, content=b"hello")
-        missing = await client.get("/v1/embeddings")
+        missing = await client.get("/v1/audio/speech")
         wrong_method = await client.get(CHAT)
     _assert_error(bad, 400, code="invalid_json")
     _assert_error(not_json, 400, code="invalid_json")
-    assert "/v1/embeddings" in _assert_error(missing, 404, code="not_found")["message"]
+    assert "/v1/audio/speech" in _assert_error(missing, 404, code="not_found")["message"]
     _assert_error(wrong_method, 405)
 
 

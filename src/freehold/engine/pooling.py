@@ -53,13 +53,15 @@ class PoolingFacts:
 
     def capabilities(self) -> dict[str, object]:
         """What ``/v1/models`` says of a model's embeddings and rerank."""
-        return {
+        facts: dict[str, object] = {
             "embeddings": not self.reranker,
             "rerank": self.reranker,
             "pooling": self.pooling,
             "pooling_source": "gguf" if self.declared else "default (the GGUF declares none)",
-            "embedding_dimensions": self.n_embd,
         }
+        if not self.reranker:
+            facts["embedding_dimensions"] = self.n_embd
+        return facts
 
 
 class PoolingContext(Protocol):
