@@ -50,7 +50,8 @@ def test_scores_are_deterministic_sorted_and_per_document(server):
     assert scores == sorted(scores, reverse=True)
     assert len(set(scores)) == len(DOCS), "each document gets its own score"
     alone = rerank(server, documents=[DOCS[results[0]["index"]]]).json()["results"]
-    assert alone[0]["relevance_score"] == pytest.approx(scores[0], abs=1e-5)
+    # a document's score does not depend on the others batched with it
+    assert alone[0]["relevance_score"] == pytest.approx(scores[0], abs=1e-6)
     tokens = first["usage"]["prompt_tokens"]
     assert tokens == first["usage"]["total_tokens"] and tokens > sum(len(d.split()) for d in DOCS)
 

@@ -68,6 +68,10 @@ class LlamaPoolingContext:
         cparams.n_ctx = cparams.n_batch = cparams.n_ubatch = self.n_batch
         cparams.n_seq_max = self.n_seq
         cparams.kv_unified = True  # all inputs of a batch share the cells: any mix fits
+        # Flash attention over a shared cache folds the other inputs' (masked) cells into
+        # its running sums, so an input's vector would shift (~1e-3) with its batch
+        # neighbours; without it, each output is the same alone or batched.
+        cparams.flash_attn_type = L.LLAMA_FLASH_ATTN_TYPE_DISABLED
         cparams.n_threads = config.threads_batch or config.threads or os.cpu_count() or 1
         cparams.n_threads_batch = cparams.n_threads
         cparams.no_perf = True
