@@ -53,7 +53,7 @@ async def tokenize(body: TokenizeRequest, request: Request) -> dict[str, Any]:
     svc = service(request)
     svc.check_model(body.model)
     vocab = svc.engine.vocab
-    text = tokenize_text(svc, body)
+    text = await asyncio.to_thread(tokenize_text, svc, body)  # a template may run for long
     tokens = await asyncio.to_thread(vocab.tokenize, text, body.add_special)
     pieces = [vocab.piece(t, True) for t in tokens] if body.with_pieces else None
     return tr.tokenize_response(tokens, pieces)
