@@ -52,16 +52,16 @@ def _dribble_until_closed(sock: socket.socket, pieces: list[bytes]) -> tuple[byt
     return received, time.monotonic() - start
 
 
-def _read_response(sock: socket.socket) -> bytes:
-    """One whole response with a Content-Length (bounded by the socket's timeout)."""
-    data = b""
+def _read_response(sock: socket.socket, data: bytes = b"") -> bytes:
+    """One whole response with a Content-Length (bounded by the socket's timeout), after
+    the ``data`` of it already received."""
     while b"\r\n\r\n" not in data:
         data += sock.recv(65536) or b"\r\n\r\n"
     head, _, body = data.partition(b"\r\n\r\n")
     length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
     while len(body) < length:
         body += sock.recv(65536)
-    return head
+    return head + b"\r\n\r\n" + body
 
 
 def test_headers_dribbled_are_cut_off(server):
@@ -172,3 +172,28 @@ def test_model_whose_template_fails_the_sandbox_is_refused_at_load(tmp_path):
     text = log.read_text()
     assert code == 1
     assert "refusing to serve 'fake-model'" in text and "unsafe" in text, text
+
+
+def test_chunked_10_mib_upload_gets_413_over_a_socket_and_the_server_goes_on(server):
+    """The body limit counts chunked bytes as they arrive (no Content-Length to trust)."""
+    piece = b"x" * 65536
+    chunk = f"{len(piece):x}\r\n".encode() + piece + b"\r\n"
+    sent, received = 0, b""
+    with _connect(server) as sock:
+        sock.sendall(
+            b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
+            b"Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+            b'7\r\n{"a": "\r\n'
+        )
+        while sent < 10 << 20 and not received:  # 160 chunks at most
+            try:
+                sock.sendall(chunk)
+            except OSError:  # the server stopped reading: its answer is waiting
+                break
+            sent += len(piece)
+            if select.select([sock], [], [], 0)[0]:
+                received = sock.recv(65536)
+        received = _read_response(sock, received)
+    assert received.startswith(b"HTTP/1.1 413"), received[:200]
+    assert b"request_too_large" in received
+    assert server.health().status_code == 200

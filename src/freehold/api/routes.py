@@ -6,20 +6,21 @@ import asyncio
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 
 from freehold.api.auth import require_api_key
 from freehold.api.metrics import CONTENT_TYPE_LATEST
-from freehold.api.schemas import ChatCompletionRequest, CompletionRequest
+from freehold.api.schemas import ChatCompletionRequest, CompletionRequest, ErrorResponse
 from freehold.api.service import Service
 from freehold.api.sse import respond
 from freehold.engine.types import ModelInfo
 from freehold.errors import FreeholdError
 
-ERROR = {"description": "OpenAI-shaped error", "content": {"application/json": {}}}
-RESPONSES: dict[int | str, dict[str, Any]] = {
-    code: ERROR for code in (400, 401, 404, 413, 429, 503)
-}
+# Declared for the OpenAPI document (and the fuzz tests that read it): any 4xx, and a 503
+# while the model loads or the server stops, has OpenAI's error shape.
+ERROR = {"model": ErrorResponse, "description": "OpenAI-shaped error"}
+RESPONSES: dict[int | str, dict[str, Any]] = {"4XX": ERROR, 503: ERROR}
+STREAMED: dict[int | str, dict[str, Any]] = {200: {"content": {"application/json": {}, "text/event-stream": {}}}}
 
 health = APIRouter()
 v1 = APIRouter(prefix="/v1", dependencies=[Depends(require_api_key)], responses=RESPONSES)
@@ -70,7 +71,7 @@ async def get_health(request: Request) -> JSONResponse:
     return JSONResponse({"status": "ok", "model": card, "slots": svc.engine.load()})
 
 
-@health.get("/metrics")
+@health.get("/metrics", response_class=PlainTextResponse)
 async def get_metrics(request: Request) -> Response:
     metrics = request.app.state.metrics
     return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
@@ -90,14 +91,14 @@ async def get_model(model_id: str, request: Request) -> dict[str, Any]:
     return model_card(svc.engine.info, svc.capabilities())
 
 
-@v1.post("/chat/completions")
+@v1.post("/chat/completions", responses=STREAMED)
 async def chat_completions(body: ChatCompletionRequest, request: Request) -> Response:
     svc = service(request)
     prepared = await asyncio.to_thread(svc.chat, body)  # a template may run for long
     return await respond(request, prepared, svc.generate(prepared), body.stream)
 
 
-@v1.post("/completions")
+@v1.post("/completions", responses=STREAMED)
 async def completions(body: CompletionRequest, request: Request) -> Response:
     svc = service(request)
     prepared = svc.completion(body)
