@@ -147,9 +147,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="run a phase again (at most this often) when other processes took "
                    "more than --max-background cores during it")  # fmt: skip
     p.add_argument("--max-background", type=float, default=0.5)
+    p.add_argument(
+        "--repack",
+        choices=("on", "off", "auto"),
+        default="auto",
+        help="llama.cpp weight repacking for every server (freehold's rule)",
+    )
     p.add_argument("--out", type=Path, help="output folder (default bench/, quick: bench/.work/)")
     p.add_argument("--report-only", action="store_true", help="re-render from results.json")
     return p.parse_args(argv)
+
+
+def repack_choice(setting: str, threads: int) -> Any:
+    """freehold's own repack decision (the AMX probe included), for all servers alike."""
+    import llama_cpp
+
+    from freehold.engine.amx_probe import resolve_repack
+
+    return resolve_repack(setting, MODEL, threads, llama_cpp.__version__)  # type: ignore[arg-type]
 
 
 def write_outputs(results: dict[str, Any], out: Path) -> None:
@@ -181,13 +196,15 @@ def main(argv: list[str] | None = None) -> int:
     if "llama-server" in names and not LLAMA_SERVER.exists():
         sys.exit(f"{LLAMA_SERVER} is missing: run bench/build_llama_server.sh first")
     WORK.mkdir(parents=True, exist_ok=True)
-    cfg = Config(MODEL, args.threads, args.ctx_size, args.parallel)
+    repack = repack_choice(args.repack, args.threads)
+    print(f"all servers: {repack.describe()}", flush=True)
+    cfg = Config(MODEL, args.threads, args.ctx_size, args.parallel, repack.enabled)
     results: dict[str, Any] = {
         "started": time.strftime("%Y-%m-%d %H:%M %Z"),
         "command": "python bench/run.py " + shlex.join(sys.argv[1:] if argv is None else argv),
         "machine": machine_info(),
         "versions": versions(),
-        "settings": settings(args),
+        "settings": {**settings(args), "repack": repack.describe()},
         "servers": {},
     }
     bench_all(names, cfg, results, out)

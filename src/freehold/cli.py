@@ -26,7 +26,14 @@ def _add_setting_flags(parser: argparse.ArgumentParser) -> None:
             "help": field.description,
         }
         annotation = field.annotation
-        if annotation is bool:
+        # --repack [on|off|auto] and --no-repack, spelled as llama-server spells them
+        if isinstance(extra, dict) and extra.get("switch"):
+            negative = "--no-" + str(flags[0]).removeprefix("--")
+            parser.add_argument(
+                negative, dest=name, action="store_const", const="off", default=argparse.SUPPRESS
+            )
+            kwargs.update(nargs="?", const="on", choices=get_args(annotation))
+        elif annotation is bool:
             kwargs["action"] = argparse.BooleanOptionalAction
         elif get_origin(annotation) is list:
             kwargs["action"] = "append"

@@ -19,6 +19,8 @@ from pydantic_settings import (
     YamlConfigSettingsSource,
 )
 
+from freehold.engine.cpu import Repack, parse_repack
+
 Switch = Literal["on", "off", "auto"]
 ReasoningShape = Literal["reasoning_content", "reasoning", "both", "inline", "hidden"]
 
@@ -93,6 +95,13 @@ class Settings(BaseSettings):
         "auto",
         description="flash attention: on, off or auto",
         json_schema_extra=_flags("-fa", "--flash-attn"),
+    )
+    repack: Repack = Field(
+        "auto",
+        description="llama.cpp weight repacking into its extra CPU buffer types (repack, AMX): "
+        "--repack, --no-repack, or auto = off on AMX CPUs unless a one-time probe shows the "
+        "AMX path works (llama.cpp issue #20824), on elsewhere",
+        json_schema_extra={"flags": ["--repack"], "switch": True},
     )
     max_queue: int = Field(
         64,
@@ -196,6 +205,14 @@ class Settings(BaseSettings):
         description="log level",
         json_schema_extra=_flags("--log-level"),
     )
+
+    @field_validator("repack", mode="before")
+    @classmethod
+    def _repack_spellings(cls, value: Any) -> Any:
+        try:
+            return parse_repack(value)
+        except ValueError:
+            return value  # pydantic names the allowed values
 
     @field_validator("api_key", "cors_origins", mode="before")
     @classmethod

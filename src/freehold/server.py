@@ -28,6 +28,7 @@ def build_engine(settings: Settings, path: Path) -> LlamaEngine:
         threads_batch=settings.threads_batch,
         n_gpu_layers=settings.n_gpu_layers,
         flash_attn=settings.flash_attn,
+        repack=settings.repack,
     )
     return LlamaEngine(
         path,

@@ -46,6 +46,7 @@ def model_card(info: ModelInfo, extra: dict[str, Any] | None = None) -> dict[str
             "aliases": list(info.aliases),
             "path": info.path,
             "chat_template": info.chat_template is not None,
+            "repack": info.repack,
             **(extra or {}),
         },
     }

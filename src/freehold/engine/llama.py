@@ -14,7 +14,9 @@ from pathlib import Path
 
 import llama_cpp as L
 
+from freehold.engine.amx_probe import resolve_repack
 from freehold.engine.backend import DecodeError
+from freehold.engine.cpu import Repack
 from freehold.engine.types import GenerationRequest, ModelInfo
 
 log = logging.getLogger(__name__)
@@ -31,6 +33,9 @@ class BackendConfig:
     threads_batch: int
     n_gpu_layers: int
     flash_attn: str
+    # llama.cpp's extra CPU buffer types (weight repacking, AMX): on, off, or auto (see
+    # engine/cpu.py; auto never crashes on AMX CPUs).
+    repack: Repack = "auto"
 
 
 class LlamaBackend:
@@ -39,6 +44,9 @@ class LlamaBackend:
         logging.getLogger("llama-cpp-python").setLevel(logging.WARNING)
         mparams = L.llama_model_default_params()
         mparams.n_gpu_layers = config.n_gpu_layers if config.n_gpu_layers >= 0 else 999
+        threads = config.threads or os.cpu_count() or 1
+        self.repack = resolve_repack(config.repack, path, threads, L.__version__)
+        mparams.use_extra_bufts = self.repack.enabled
         self.model = L.llama_model_load_from_file(str(path).encode(), mparams)
         if not self.model:
             raise RuntimeError(f"llama.cpp could not load the model file {path}")
@@ -53,7 +61,7 @@ class LlamaBackend:
         # output is bit-identical whether it runs alone or beside others (a unified cache
         # changes the attention's reduction order with the other sequences' cells).
         cparams.kv_unified = False
-        cparams.n_threads = config.threads or os.cpu_count() or 1
+        cparams.n_threads = threads
         cparams.n_threads_batch = config.threads_batch or cparams.n_threads
         cparams.flash_attn_type = FLASH_ATTN[config.flash_attn]
         cparams.no_perf = True
@@ -100,6 +108,7 @@ class LlamaBackend:
             chat_template=self.meta("tokenizer.chat_template"),
             bos_token=self.token_text(L.llama_vocab_bos(self.vocab)),
             eos_token=self.token_text(L.llama_vocab_eos(self.vocab)),
+            repack=self.repack.describe(),
         )
 
     def token_text(self, token: int) -> str:

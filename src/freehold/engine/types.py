@@ -170,6 +170,7 @@ class ModelInfo:
     bos_token: str = ""
     eos_token: str = ""
     aliases: tuple[str, ...] = ()
+    repack: str = ""  # the weight-repack choice and its reason (engine/cpu.py)
 
 
 class Engine(Protocol):
