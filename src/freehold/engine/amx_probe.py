@@ -131,7 +131,8 @@ def _child(model: Path, threads: int) -> None:
     backend = LlamaBackend(model, config)
     tokens = backend.tokenize("The capital of France is")
     backend.decode([(t, i, 0, i == len(tokens) - 1) for i, t in enumerate(tokens)])
-    sampler = backend.make_sampler(GenerationRequest(prompt='', sampling=SamplingParams(temperature=0)))
+    greedy = GenerationRequest(prompt="", sampling=SamplingParams(temperature=0))
+    sampler = backend.make_sampler(greedy)
     for step in range(4):
         token = backend.sample(sampler, -1)
         backend.decode([(token, len(tokens) + step, 0, True)])
