@@ -44,7 +44,7 @@ def test_request_timeout_ends_generation_and_expires_queued_requests(model_path,
     body = first["r"].json()
     assert body["choices"][0]["finish_reason"] == "length"
     assert 0 < body["usage"]["completion_tokens"] < 4000
-    assert 2.5 < took < 20
+    assert 2.5 < took < 40  # 3 s plus a step or two on a busy machine
 
 
 UNSAFE = "{{ ''.__class__.__mro__[1].__subclasses__() }}"

@@ -145,6 +145,6 @@ def run_app(app: FastAPI, settings: Settings) -> None:
         log_level=settings.log_level,
         http=deadlines_protocol(settings.client_timeout),
         # after the drain, streams still need a moment to send their last events
-        timeout_graceful_shutdown=int(settings.shutdown_timeout) + 10,
+        timeout_graceful_shutdown=int(settings.shutdown_timeout) + 15,
     )
     GracefulServer(config, on_stop=lambda: engine.drain(settings.shutdown_timeout)).run()

@@ -20,7 +20,9 @@ from freehold.errors import FreeholdError
 # while the model loads or the server stops, has OpenAI's error shape.
 ERROR = {"model": ErrorResponse, "description": "OpenAI-shaped error"}
 RESPONSES: dict[int | str, dict[str, Any]] = {"4XX": ERROR, 503: ERROR}
-STREAMED: dict[int | str, dict[str, Any]] = {200: {"content": {"application/json": {}, "text/event-stream": {}}}}
+STREAMED: dict[int | str, dict[str, Any]] = {
+    200: {"content": {"application/json": {}, "text/event-stream": {}}}
+}
 
 health = APIRouter()
 v1 = APIRouter(prefix="/v1", dependencies=[Depends(require_api_key)], responses=RESPONSES)

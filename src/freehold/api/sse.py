@@ -25,7 +25,7 @@ T = TypeVar("T")
 CLIENT_CLOSED = 499  # nginx's code for "client closed request"; nobody reads it
 # On SIGTERM the engine ends every stream within --shutdown-timeout; the stream then
 # has this much longer to send its last events before sse-starlette cancels it.
-DRAIN_MARGIN_SECONDS = 5
+DRAIN_MARGIN_SECONDS = 10
 
 
 async def _disconnected(request: Request) -> None:
