@@ -157,3 +157,17 @@ def test_embedding_beside_a_stream_leaves_its_output_unchanged(client):
     worker.join(timeout=240)
     assert (first.choices[0].delta.content or "") + rest == alone
     assert embedded == [2]
+
+
+def test_an_image_to_this_text_only_model_is_a_400_naming_it(client):
+    png = (  # one red pixel
+        "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4"
+        "nGP4z8AAAAMBAQDJ/pLvAAAAAElFTkSuQmCC"
+    )
+    image = {"type": "image_url", "image_url": {"url": png}}
+    with pytest.raises(openai.BadRequestError) as bad:
+        client.chat.completions.create(
+            model="smollm2", messages=[{"role": "user", "content": [image]}], max_tokens=4
+        )
+    assert "'smollm2' does not take images" in bad.value.body["message"]
+    assert client.models.list().data[0].model_extra["meta"]["vision"] is False

@@ -49,6 +49,28 @@ class Settings(BaseSettings):
         description="model id to serve under (default: derived from the file name)",
         json_schema_extra=_flags("-a", "--alias"),
     )
+    mmproj: Path | None = Field(
+        None,
+        description="the model's vision projector (mmproj GGUF): images in chat messages",
+        json_schema_extra=_flags("--mmproj"),
+    )
+    allow_image_urls: bool = Field(
+        False,
+        description="fetch http(s) image URLs of chat messages (off: data: URLs only)",
+        json_schema_extra=_flags("--allow-image-urls"),
+    )
+    max_image_bytes: int = Field(
+        10 << 20,
+        ge=1,
+        description="largest image accepted (bytes, after base64 decoding or fetching)",
+        json_schema_extra=_flags("--max-image-bytes"),
+    )
+    max_image_pixels: int = Field(
+        4096 * 4096,
+        ge=1,
+        description="largest image accepted (width x height)",
+        json_schema_extra=_flags("--max-image-pixels"),
+    )
     host: str = Field(
         "127.0.0.1", description="address to bind", json_schema_extra=_flags("--host")
     )

@@ -36,6 +36,7 @@ def build_engine(settings: Settings, path: Path) -> LlamaEngine:
         config,
         settings.max_queue,
         request_timeout=settings.request_timeout,
+        mmproj=settings.mmproj,
     )
 
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import functools
 from collections.abc import AsyncGenerator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from freehold.api import translate as tr
+from freehold.api.images import chat_images
 from freehold.api.metrics import Metrics
 from freehold.api.openai_wire import PartShape
 from freehold.api.schemas import ChatCompletionRequest, CompletionRequest
@@ -39,6 +40,7 @@ class Service:
         return {
             **reasoning.capabilities(self.reasoning_format, self.settings.reasoning),
             **self.engine.pooler.facts.capabilities(),
+            "vision": self.engine.vision,
         }
 
     def model_ids(self) -> set[str]:
@@ -107,6 +109,7 @@ class Service:
     def chat(self, body: ChatCompletionRequest) -> Prepared:
         model = self.check_model(body.model)
         tr.refuse_unsupported(body)
+        images = chat_images(body.messages, self.settings, self.engine.vision, model)
         s, fmt, info = self.settings, self.reasoning_format, self.engine.info
         choice = reasoning.normalize(
             body.model_dump(exclude_none=True),
@@ -131,7 +134,9 @@ class Service:
                 start, end, plan.starts_inside, plan.budget, thinking=plan.thinking
             )
             shape = PartShape(plan.output, start, end)
-        return self._prepare(body, plan.prompt, model, shape, think, special=fmt is not None)
+        prepared = self._prepare(body, plan.prompt, model, shape, think, special=fmt is not None)
+        prepared.request = replace(prepared.request, images=images)
+        return prepared
 
     def completion(self, body: CompletionRequest) -> Prepared:
         model = self.check_model(body.model)

@@ -11,8 +11,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from freehold import __version__
-from freehold.api.schemas import ChatCompletionRequest, CompletionRequest, Message, Sampling
+from freehold.api.schemas import (
+    ChatCompletionRequest,
+    CompletionRequest,
+    Message,
+    Sampling,
+    TextPart,
+)
 from freehold.engine.types import SamplingParams, Usage
+from freehold.engine.vision import MEDIA_MARKER
 from freehold.errors import FreeholdError, bad_request
 
 MAX_STOPS = 16
@@ -101,12 +108,15 @@ def max_tokens(body: ChatCompletionRequest | CompletionRequest) -> int | None:
 
 
 def message_dicts(messages: Iterable[Message]) -> list[dict[str, Any]]:
-    """Messages as chat templates expect them: text parts joined, developer → system."""
+    """Messages as chat templates expect them: text parts joined (an image part as the
+    engine's media marker), developer → system."""
     out = []
     for m in messages:
         d = m.model_dump(exclude_none=True)
         if isinstance(m.content, list):
-            d["content"] = "\n".join(part.text for part in m.content)
+            d["content"] = "\n".join(
+                part.text if isinstance(part, TextPart) else MEDIA_MARKER for part in m.content
+            )
         d.setdefault("content", "")
         d["role"] = "system" if m.role == "developer" else m.role
         out.append(d)

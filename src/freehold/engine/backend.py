@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 from freehold.engine.types import GenerationRequest
@@ -30,6 +31,10 @@ class Backend(Protocol):
 
     def decode(self, entries: list[tuple[int, int, int, bool]]) -> None:
         """Decode (token, pos, seq_id, want_logits) entries in one step; DecodeError."""
+        ...
+
+    def decode_embeddings(self, rows: Sequence[Any], pos: int, seq: int) -> None:
+        """Decode image rows (one embedding each) at ``pos``.. of ``seq``; DecodeError."""
         ...
 
     def forget(self, seq: int, from_pos: int = 0) -> None: ...

@@ -6,9 +6,11 @@ import asyncio
 import logging
 from collections.abc import AsyncGenerator, Callable
 from pathlib import Path
+from typing import Any
 
 from freehold.engine.llama import BackendConfig, LlamaBackend
 from freehold.engine.llama_pooling import LlamaPoolingContext, pooling_facts, rank_format
+from freehold.engine.llama_vision import VisionProjector
 from freehold.engine.pooler import Pooler
 from freehold.engine.pooling import PoolingWorker
 from freehold.engine.scheduler import Job, Scheduler, make_job
@@ -35,11 +37,15 @@ class LlamaEngine:
         backend: Callable[[Path, BackendConfig], LlamaBackend] = LlamaBackend,
         stop_timeout: float = 60.0,
         request_timeout: float = 0.0,
+        mmproj: Path | None = None,
     ) -> None:
         """``backend`` builds the llama.cpp backend (tests pass a stand-in);
         ``stop_timeout``: how long ``stop`` waits for the scheduler thread;
-        ``request_timeout``: seconds a request may take (0: no limit)."""
+        ``request_timeout``: seconds a request may take (0: no limit); ``mmproj``: the
+        model's vision projector (images in prompts)."""
         self._request_timeout = request_timeout
+        self._mmproj = mmproj
+        self._vision: VisionProjector | None = None
         self._path = path
         self._model_id = model_id
         self._config = config
@@ -72,6 +78,10 @@ class LlamaEngine:
         self._backend = await asyncio.to_thread(self._make_backend, self._path, self._config)
         n_slot_ctx = self._backend.n_ctx // self._config.n_seq
         self._info = self._backend.model_info(self._model_id, self._path, n_slot_ctx)
+        if self._mmproj is not None:
+            threads = self._config.threads_batch or self._config.threads
+            model = self._backend.model
+            self._vision = await asyncio.to_thread(VisionProjector, self._mmproj, model, threads)
         self._scheduler = Scheduler(self._backend, self._config.n_seq, self._max_queue)
         self._scheduler.start()
         log.info(
@@ -99,6 +109,8 @@ class LlamaEngine:
         if self._pooler is not None:
             stopped = await asyncio.to_thread(self._pooler.stop, self._stop_timeout) and stopped
         if self._backend is not None and stopped:
+            if self._vision is not None:
+                self._vision.close()
             self._backend.close()
         elif not stopped:
             log.error("llama.cpp left allocated: its thread is still running")
@@ -146,15 +158,39 @@ class LlamaEngine:
                 param="messages",
                 code="context_length_exceeded",
             )
-        prompt = await asyncio.to_thread(backend.tokenize, request.prompt)
+        rows: dict[int, Any] = {}
+        if request.images:
+            prompt, rows = await asyncio.to_thread(self._vision_prompt, request)
+        else:
+            prompt = await asyncio.to_thread(backend.tokenize, request.prompt)
         loop = asyncio.get_running_loop()
-        return make_job(
+        job = make_job(
             request,
             prompt,
             n_ctx_slot,
             emit=lambda item: loop.call_soon_threadsafe(out.put_nowait, item),
             server_timeout=self._request_timeout,
         )
+        job.images = rows
+        return job
+
+    @property
+    def vision(self) -> bool:
+        return self._mmproj is not None
+
+    def _vision_prompt(self, request: GenerationRequest) -> tuple[list[int], dict[int, Any]]:
+        """Text and image tokens, and the image rows (the image encoder runs here)."""
+        if self._vision is None:
+            raise FreeholdError(
+                f"the model '{self._model_id}' does not take images (serve it with its "
+                "projector: --mmproj)",
+                param="messages",
+                code="model_not_vision",
+            )
+        tokens, rows = self._vision.prompt(request.prompt, request.images)
+        if tokens and tokens[-1] < 0:
+            raise FreeholdError("a prompt may not end with an image", param="messages")
+        return tokens, rows
 
     async def generate(self, request: GenerationRequest) -> AsyncGenerator[Chunk, None]:
         out: asyncio.Queue[Chunk | BaseException] = asyncio.Queue()

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncGenerator, Callable, Iterator
+from collections.abc import AsyncGenerator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from freehold.engine.fake_pooling import FAKE_RANK_FORMAT, FakePoolingContext, FakeVocab
 from freehold.engine.pooler import Pooler
@@ -59,6 +60,9 @@ class FakeBackend:
 
     def decode(self, entries: list[tuple[int, int, int, bool]]) -> None:
         self.decoded.append(entries)
+
+    def decode_embeddings(self, rows: Sequence[Any], pos: int, seq: int) -> None:
+        self.decoded.append([(-1, pos + i, seq, False) for i in range(len(rows))])
 
     def forget(self, seq: int, from_pos: int = 0) -> None:
         pass
@@ -112,6 +116,7 @@ class FakeEngine:
     facts: PoolingFacts = field(default_factory=lambda: PoolingFacts("mean", False, 8, 64))
     pool_context: FakePoolingContext = field(default_factory=FakePoolingContext)
     vocab: FakeVocab = field(default_factory=FakeVocab)
+    vision: bool = False
     _ready: bool = False
     _pooler: Pooler | None = None
 

@@ -9,10 +9,12 @@ import ctypes
 import logging
 import os
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import llama_cpp as L
+import numpy as np
 
 from freehold.engine.amx_probe import resolve_repack
 from freehold.engine.backend import DecodeError
@@ -71,6 +73,7 @@ class LlamaBackend:
         self.n_ctx = int(L.llama_n_ctx(self.ctx))
         self.memory = L.llama_get_memory(self.ctx)
         self.batch = L.llama_batch_init(config.n_batch, 0, 1)
+        self._embd_batch: L.llama_batch | None = None  # image rows, made on first use
         self.n_batch = config.n_batch
         self.n_vocab = int(L.llama_vocab_n_tokens(self.vocab))
         self._pieces: dict[tuple[int, bool], bytes] = {}
@@ -171,6 +174,24 @@ class LlamaBackend:
         if code != 0:
             raise DecodeError(code)
 
+    def decode_embeddings(self, rows: Sequence[np.ndarray], pos: int, seq: int) -> None:
+        """Decode image rows (embeddings, one per image token) at ``pos``.. of ``seq``."""
+        if self._embd_batch is None:
+            n_embd = int(L.llama_model_n_embd_inp(self.model))
+            self._embd_batch = L.llama_batch_init(self.n_batch, n_embd, 1)
+        batch = self._embd_batch
+        data = np.ascontiguousarray(np.stack(rows), dtype=np.float32)
+        ctypes.memmove(batch.embd, data.ctypes.data, data.nbytes)
+        for i in range(len(rows)):
+            batch.pos[i] = pos + i
+            batch.n_seq_id[i] = 1
+            batch.seq_id[i][0] = seq
+            batch.logits[i] = False
+        batch.n_tokens = len(rows)
+        code = L.llama_decode(self.ctx, batch)
+        if code != 0:
+            raise DecodeError(code)
+
     def forget(self, seq: int, from_pos: int = 0) -> None:
         """Free the KV cells of ``seq`` from position ``from_pos`` on."""
         L.llama_memory_seq_rm(self.memory, seq, from_pos, -1)
@@ -218,5 +239,7 @@ class LlamaBackend:
 
     def close(self) -> None:
         L.llama_batch_free(self.batch)
+        if self._embd_batch is not None:
+            L.llama_batch_free(self._embd_batch)
         L.llama_free(self.ctx)
         L.llama_model_free(self.model)

@@ -25,6 +25,7 @@ from typing import Any
 from freehold.engine.backend import Backend, DecodeError
 from freehold.engine.output import SlotOutput
 from freehold.engine.types import Chunk, GenerationRequest, Usage
+from freehold.engine.vision import first_image_token, leading_image_tokens
 from freehold.errors import FreeholdError
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,7 @@ class Job:
     cancelled: bool = False
     submitted: float = field(default_factory=time.monotonic)
     deadline: float = math.inf  # time.monotonic() by which it must end (--request-timeout)
+    images: dict[int, Any] = field(default_factory=dict)  # image token → its row (vision.py)
 
 
 def make_job(
@@ -297,13 +299,17 @@ class Scheduler:
         sampled: list[tuple[Slot, int]] = []
         batch: list[tuple[Slot, int, list[int]]] = []  # slot, cache length, pending before
         active = [s for s in self.slots if s.job is not None]
+        imaging = self._decode_images(active)
         # running streams first (one token each), then prompt chunks in the remaining room
         for slot in sorted(active, key=lambda s: len(s.pending) > 1):
             room = self.backend.n_batch - len(entries)
             if room <= 0:
                 break
+            if slot in imaging or slot.job is None:
+                continue
             batch.append((slot, len(slot.cache), list(slot.pending)))
             take = slot.pending[:room]
+            take = take[: first_image_token(take)]  # text up to the next image
             done = len(take) == len(slot.pending)
             base = len(slot.cache)
             for i, tok in enumerate(take):
@@ -313,6 +319,8 @@ class Scheduler:
                 sampled.append((slot, len(entries) - 1))
             slot.cache.extend(take)
             del slot.pending[: len(take)]
+        if not entries:
+            return
         try:
             self.backend.decode(entries)
         except Exception as exc:
@@ -324,6 +332,25 @@ class Scheduler:
             except Exception as exc:
                 log.exception("%s: failed after a decode", slot.job and slot.job.request.request_id)
                 self._fail(slot, internal_error(exc))
+
+    def _decode_images(self, active: list[Slot]) -> list[Slot]:
+        """Image rows cannot share a batch with tokens: each slot whose prompt goes on
+        with an image decodes up to a batch of its rows in a llama_decode of its own (as
+        long as a text prompt chunk of that many tokens takes). The slots it did this for."""
+        imaging = [s for s in active if s.pending and s.pending[0] < 0]
+        for slot in imaging:
+            assert slot.job is not None
+            run = slot.pending[: min(leading_image_tokens(slot.pending), self.backend.n_batch)]
+            base = len(slot.cache)
+            try:
+                rows = [slot.job.images[t] for t in run]
+                self.backend.decode_embeddings(rows, base, slot.seq)
+            except Exception as exc:
+                self._decode_failed([(slot, base, list(slot.pending))], exc)
+                continue
+            slot.cache.extend(run)
+            del slot.pending[: len(run)]
+        return imaging
 
     def _on_logits(self, slot: Slot, index: int) -> None:
         assert slot.job is not None and slot.out is not None

@@ -7,6 +7,8 @@ from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal, Protocol
 
+from freehold.engine.vision import ImageInput
+
 if TYPE_CHECKING:
     from freehold.engine.pooler import Pooler
     from freehold.engine.vocab import Vocab
@@ -63,6 +65,8 @@ class GenerationRequest:
     request_id: str = ""
     # seconds this request may take, queue wait included (None: the server's limit)
     timeout: float | None = None
+    # decoded images, one per MEDIA_MARKER in ``prompt`` (engine/vision.py)
+    images: tuple[ImageInput, ...] = ()
 
     def deadline(self, server_timeout: float, start: float) -> float:
         """When it must end: the tighter of its own timeout and the server's (0: none)."""
@@ -213,4 +217,9 @@ class Engine(Protocol):
     @property
     def pooler(self) -> Pooler:
         """Embeddings and rerank scores (503 while the model loads)."""
+        ...
+
+    @property
+    def vision(self) -> bool:
+        """Whether the model takes images (it has a projector, --mmproj)."""
         ...
