@@ -32,7 +32,7 @@ async def serve_fake(
     async with app.router.lifespan_context(app):
         if engine.gate is None:
             for _ in range(100):  # the lifespan starts the engine in a task: let it run
-                if engine.ready:
+                if app.state.registry.started:
                     break
                 await asyncio.sleep(0)
         transport = httpx.ASGITransport(app=app)

@@ -18,4 +18,4 @@ def test_example_config_loads(path, monkeypatch):
     for var in ("FREEHOLD_PORT", "FREEHOLD_HOST", "FREEHOLD_MODEL", "FREEHOLD_CONFIG"):
         monkeypatch.delenv(var, raising=False)
     settings = load_settings({}, path)
-    assert settings.model
+    assert settings.model or settings.models

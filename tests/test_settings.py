@@ -56,7 +56,7 @@ def test_llama_server_flag_names(monkeypatch):
         ]
     )
     assert overrides == {
-        "model": "x.gguf",
+        "model": ["x.gguf"],
         "ctx_size": 512,
         "threads": 2,
         "n_gpu_layers": 10,

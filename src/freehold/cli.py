@@ -59,10 +59,12 @@ def build_parser() -> argparse.ArgumentParser:
     _add_setting_flags(serve)
     serve.set_defaults(func=_serve)
     from freehold.download.cli import register
+    from freehold.models.ps_cli import register as register_ps
     from freehold.run.cli import register as register_run
 
     register(commands)
     register_run(commands)
+    register_ps(commands)
     return parser
 
 

@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -35,18 +35,51 @@ def default_models_dir() -> Path:
     return Path(user_data_dir("freehold")) / "models"
 
 
+class ModelConfig(BaseModel):
+    """One model of a several-model server (YAML ``models:``); unset fields take the
+    server's settings."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = None
+    model: str
+    aliases: list[str] = Field(default_factory=list)
+    keep_alive: float | None = None
+    lora: list[str] = Field(default_factory=list)
+    ctx_size: int | None = Field(None, ge=0)
+    parallel: int | None = Field(None, ge=0)
+    threads: int | None = Field(None, ge=0)
+    threads_batch: int | None = Field(None, ge=0)
+    n_gpu_layers: int | None = None
+    batch_size: int | None = Field(None, ge=16)
+    flash_attn: Switch | None = None
+    chat_template: str | None = None
+    fallback_template: str | None = None
+    mmproj: Path | None = None
+    reasoning: Switch | None = None
+    reasoning_format: ReasoningShape | None = None
+    reasoning_budgets: dict[str, int | None] | None = None
+
+    def overrides(self) -> dict[str, Any]:
+        """The server settings this model sets for itself."""
+        own = {"name", "model", "aliases", "keep_alive", "lora"}
+        return {k: v for k, v in self.model_dump(exclude_none=True).items() if k not in own}
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="FREEHOLD_", extra="forbid")
 
-    model: str | None = Field(
-        None,
-        description="GGUF file path or hub reference (owner/repo:QUANT, alias); "
-        "default: the embedded SmolLM2-135M-Instruct",
+    model: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="a model to serve: GGUF file path, hub reference (owner/repo:QUANT) or "
+        "store alias, optionally NAME=MODEL (a bare path serves as its file stem); "
+        "repeatable; default: the embedded SmolLM2-135M-Instruct plus every model in the store",
         json_schema_extra=_flags("-m", "--model"),
     )
-    alias: str | None = Field(
-        None,
-        description="model id to serve under (default: derived from the file name)",
+    alias: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="another name for a model, NAME=MODEL (repeatable), e.g. "
+        "gpt-4o-mini=smollm2; a bare NAME is the id of the first model",
         json_schema_extra=_flags("-a", "--alias"),
     )
     mmproj: Path | None = Field(
@@ -70,6 +103,37 @@ class Settings(BaseSettings):
         ge=1,
         description="largest image accepted (width x height)",
         json_schema_extra=_flags("--max-image-pixels"),
+    )
+    models: list[ModelConfig] = Field(
+        default_factory=list,
+        description="per-model settings (YAML): name, model, aliases, keep_alive, lora and "
+        "any of ctx_size, parallel, threads, n_gpu_layers, reasoning, ...",
+    )
+    keep_alive: float = Field(
+        300,
+        description="seconds a model stays loaded after its last request (-1 = never "
+        "unload; a server of one model keeps it unless this is given)",
+        json_schema_extra=_flags("--keep-alive"),
+    )
+    max_loaded: int = Field(
+        3,
+        ge=0,
+        description="models loaded at once; the least recently used idle one is unloaded "
+        "to load another (0 = no limit)",
+        json_schema_extra=_flags("--max-loaded"),
+    )
+    memory_budget: str = Field(
+        "auto",
+        pattern=r"^(auto|\d+)$",
+        description="bytes the loaded models may take (weights + KV cache estimate): a "
+        "number, 'auto' (3/4 of RAM) or 0 (no limit)",
+        json_schema_extra=_flags("--memory-budget"),
+    )
+    lora: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="a LoRA adapter for a model, MODEL/NAME=PATH[:SCALE] (repeatable); "
+        "requests reach it as model MODEL:NAME or with lora: [{name, scale}]",
+        json_schema_extra=_flags("--lora"),
     )
     host: str = Field(
         "127.0.0.1", description="address to bind", json_schema_extra=_flags("--host")
@@ -236,9 +300,11 @@ class Settings(BaseSettings):
         except ValueError:
             return value  # pydantic names the allowed values
 
-    @field_validator("api_key", "cors_origins", mode="before")
+    @field_validator("api_key", "cors_origins", "model", "alias", "lora", mode="before")
     @classmethod
     def _split_keys(cls, value: Any) -> Any:
+        if value is None:
+            return []
         if isinstance(value, str):
             return [k.strip() for k in value.split(",") if k.strip()]
         return value

@@ -1,4 +1,4 @@
-"""`freehold serve`: settings → model file → engine → app → uvicorn."""
+"""`freehold serve`: settings → the models → a registry of engines → app → uvicorn."""
 
 from __future__ import annotations
 
@@ -11,13 +11,19 @@ from typing import Any
 from freehold.api import create_app
 from freehold.config import Settings, load_settings
 from freehold.engine.engine import LlamaEngine, auto_slots
-from freehold.engine.llama import BackendConfig
+from freehold.engine.llama import BackendConfig, gpu_offload_supported
+from freehold.engine.memory import estimate, parse_budget
+from freehold.engine.registry import Limits, ModelSpec, Registry
+from freehold.engine.turns import DecodeTurns
+from freehold.models import lineup
 from freehold.serving import run_app
 
 log = logging.getLogger("freehold")
 
 
-def build_engine(settings: Settings, path: Path) -> LlamaEngine:
+def build_engine(
+    settings: Settings, path: Path, spec: ModelSpec, turns: DecodeTurns | None = None
+) -> LlamaEngine:
     cores = os.cpu_count() or 1
     slots = settings.parallel or auto_slots(settings.ctx_size or 8192, cores)
     config = BackendConfig(
@@ -29,23 +35,60 @@ def build_engine(settings: Settings, path: Path) -> LlamaEngine:
         n_gpu_layers=settings.n_gpu_layers,
         flash_attn=settings.flash_attn,
         repack=settings.repack,
+        turns=turns,
     )
     return LlamaEngine(
         path,
-        model_id(settings, path),
+        spec.id,
         config,
         settings.max_queue,
         request_timeout=settings.request_timeout,
         mmproj=settings.mmproj,
+        adapters=spec.adapters,
     )
 
 
-def model_id(settings: Settings, path: Path) -> str:
-    if settings.alias:
-        return settings.alias
-    if settings.model and not Path(settings.model).expanduser().exists():
-        return settings.model  # a hub reference or alias: clients use what the user typed
-    return path.name.removesuffix(".gguf")
+def build_registry(settings: Settings) -> Registry:
+    """Every model the settings name (or the default and the store's), as a registry
+    whose engines are built on first use with each model's own settings."""
+    planned = lineup.plan(settings)
+    lineup.locate(planned, settings)
+    aliases = lineup.apply_aliases_and_adapters(planned, settings)
+    if not settings.model and not settings.models:
+        planned += lineup.store_models(settings, planned)
+    lineup.check_unique(planned)
+    own = {p.id: settings.model_copy(update=p.overrides) for p in planned if p.id}
+    for p in planned[1:]:  # --mmproj is the first model's projector; others name their own
+        if "mmproj" not in p.overrides:
+            own[p.id or ""] = own[p.id or ""].model_copy(update={"mmproj": None})
+    specs = [_spec(p, own[p.id or ""], settings, single=len(planned) == 1) for p in planned]
+    paths = {p.id: p.path for p in planned}
+    turns = DecodeTurns()  # the models take turns at the CPU, one decode at a time
+
+    def factory(spec: ModelSpec) -> LlamaEngine:
+        path = paths[spec.id]
+        assert path is not None
+        return build_engine(own[spec.id], path, spec, turns)
+
+    limits = Limits(settings.max_loaded, parse_budget(settings.memory_budget), settings.max_queue)
+    return Registry(specs, factory, limits, aliases)
+
+
+def _spec(p: lineup.Planned, own: Settings, settings: Settings, single: bool) -> ModelSpec:
+    assert p.id is not None and p.path is not None
+    keep = p.keep_alive
+    if keep is None and not (single and "keep_alive" not in settings.model_fields_set):
+        keep = settings.keep_alive
+    memory = estimate(p.path, own.ctx_size)
+    return ModelSpec(
+        p.id,
+        str(p.path),
+        tuple(p.aliases),
+        memory=memory.total,
+        keep_alive=keep if keep is not None and keep >= 0 else None,
+        adapters=tuple(p.adapters),
+        options=p.overrides,
+    )
 
 
 def _is_loopback(host: str) -> bool:
@@ -64,30 +107,19 @@ def serve(overrides: dict[str, Any], config: Path | None) -> int:
     )
     if settings.offline:
         os.environ["HF_HUB_OFFLINE"] = "1"
-    from freehold.models.resolve import locate_model
-
-    path = locate_model(
-        settings.model,
-        models_dir=settings.models_dir,
-        offline=settings.offline,
-        token=settings.hf_token,
-        ctx_size=settings.ctx_size,
-    )
     if not _is_loopback(settings.host) and not settings.api_keys():
         log.warning(
             "binding %s without an API key: anyone who can reach this address can "
             "use the model; set --api-key or FREEHOLD_API_KEY",
             settings.host,
         )
-    engine = build_engine(settings, path)
+    registry = build_registry(settings)
+    for spec in registry.specs:
+        log.info("model '%s': %s (about %.0f MiB loaded)", spec.id, spec.path, spec.memory / 2**20)
     log.info(
-        "serving %s as '%s' on http://%s:%d (%d slots)",
-        path,
-        engine.info.id,
-        settings.host,
-        settings.port,
-        engine.n_slots,
+        "serving %d model(s) on http://%s:%d", len(registry.specs), settings.host, settings.port
     )
-    app = create_app(settings, engine)
+    app = create_app(settings, registry)
+    app.state.service.gpu_offload = gpu_offload_supported()
     run_app(app, settings)
     return 1 if app.state.load_error is not None else 0

@@ -136,8 +136,8 @@ class GracefulServer(uvicorn.Server):
 
 
 def run_app(app: FastAPI, settings: Settings) -> None:
-    """Serve ``app`` until a stop signal, then drain its engine and return."""
-    engine = app.state.service.engine
+    """Serve ``app`` until a stop signal, then drain its engines and return."""
+    registry = app.state.registry
     config = uvicorn.Config(
         app,
         host=settings.host,
@@ -147,4 +147,4 @@ def run_app(app: FastAPI, settings: Settings) -> None:
         # after the drain, streams still need a moment to send their last events
         timeout_graceful_shutdown=int(settings.shutdown_timeout) + 15,
     )
-    GracefulServer(config, on_stop=lambda: engine.drain(settings.shutdown_timeout)).run()
+    GracefulServer(config, on_stop=lambda: registry.drain(settings.shutdown_timeout)).run()

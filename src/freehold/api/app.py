@@ -17,31 +17,36 @@ from freehold.api import errors
 from freehold.api.body_limit import BodyLimit
 from freehold.api.embeddings import pooling_root, pooling_v1
 from freehold.api.metrics import Metrics
+from freehold.api.model_control import control
 from freehold.api.routes import health, v1
 from freehold.api.service import Service
 from freehold.config import Settings
+from freehold.engine.registry import Registry
 from freehold.engine.types import Engine
 
 log = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings, engine: Engine) -> FastAPI:
-    """The app serving ``engine``; its lifespan loads the model in the background so that
-    /health answers 503 while loading, and stops the engine at shutdown."""
+def create_app(settings: Settings, engine: Engine | Registry) -> FastAPI:
+    """The app serving one engine or a registry of models; its lifespan loads the default
+    model in the background so that /health answers 503 while loading, and stops every
+    engine at shutdown."""
+    registry = engine if isinstance(engine, Registry) else Registry.of_engine(engine)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        loading = asyncio.create_task(_load(app, engine))
+        loading = asyncio.create_task(_load(app, registry))
         try:
             yield
         finally:
             loading.cancel()
-            await engine.stop()
+            await registry.stop()
 
     app = FastAPI(title="freehold", version=__version__, lifespan=lifespan)
     app.state.settings = settings
-    app.state.metrics = Metrics(engine.load)
-    app.state.service = Service(settings, engine, app.state.metrics)
+    app.state.registry = registry
+    app.state.metrics = Metrics(registry.load)
+    app.state.service = Service(settings, registry, app.state.metrics)
     app.state.api_keys = settings.api_keys()
     app.state.load_error = None
     errors.install(app)
@@ -57,6 +62,7 @@ def create_app(settings: Settings, engine: Engine) -> FastAPI:
         )
     app.include_router(health)
     app.include_router(v1)
+    app.include_router(control)
     app.include_router(pooling_v1)
     app.include_router(pooling_root)
     if settings.webui:
@@ -66,10 +72,9 @@ def create_app(settings: Settings, engine: Engine) -> FastAPI:
     return app
 
 
-async def _load(app: FastAPI, engine: Engine) -> None:
+async def _load(app: FastAPI, registry: Registry) -> None:
     try:
-        await engine.start()
-        app.state.service.check_template()
+        await registry.start()
     except Exception as exc:  # the server cannot serve without its model: stop it
         log.error("could not load the model: %s", exc)
         app.state.load_error = exc

@@ -17,7 +17,7 @@ from freehold.api.pooling_schemas import (
     TokenizeRequest,
 )
 from freehold.api.routes import RESPONSES, service
-from freehold.api.service import Service
+from freehold.api.service import ModelView
 from freehold.api.translate import message_dicts
 from freehold.chat.template import render
 from freehold.engine.vocab import detokenize
@@ -29,52 +29,48 @@ pooling_root = APIRouter(dependencies=[Depends(require_api_key)], responses=RESP
 
 @pooling_v1.post("/embeddings")
 async def embeddings(body: EmbeddingRequest, request: Request) -> dict[str, Any]:
-    svc = service(request)
-    model = svc.check_model(body.model)
-    pooler = svc.engine.pooler
-    pooler.require_embeddings()
-    tr.check_dimensions(body, pooler.facts)
-    pooled = await pooler.embed(tr.embedding_inputs(body))
-    return tr.embedding_response(pooled, model, body.encoding_format)
+    async with service(request).using(body.model) as (model, engine):
+        pooler = engine.pooler
+        pooler.require_embeddings()
+        tr.check_dimensions(body, pooler.facts)
+        pooled = await pooler.embed(tr.embedding_inputs(body))
+    return tr.embedding_response(pooled, model.id, body.encoding_format)
 
 
 @pooling_v1.post("/rerank")
 @pooling_root.post("/rerank")
 async def rerank(body: RerankRequest, request: Request) -> dict[str, Any]:
-    svc = service(request)
-    model = svc.check_model(body.model)
-    texts = tr.document_texts(body)
-    pooled = await svc.engine.pooler.rerank(body.query, texts)
-    return tr.rerank_response(pooled, body, texts, model)
+    async with service(request).using(body.model) as (model, engine):
+        texts = tr.document_texts(body)
+        pooled = await engine.pooler.rerank(body.query, texts)
+    return tr.rerank_response(pooled, body, texts, model.id)
 
 
 @pooling_root.post("/tokenize")
 async def tokenize(body: TokenizeRequest, request: Request) -> dict[str, Any]:
-    svc = service(request)
-    svc.check_model(body.model)
-    vocab = svc.engine.vocab
-    text = await asyncio.to_thread(tokenize_text, svc, body)  # a template may run for long
-    tokens = await asyncio.to_thread(vocab.tokenize, text, body.add_special)
-    pieces = [vocab.piece(t, True) for t in tokens] if body.with_pieces else None
+    async with service(request).using(body.model) as (model, engine):
+        vocab = engine.vocab
+        text = await asyncio.to_thread(tokenize_text, model, body)  # a template may run long
+        tokens = await asyncio.to_thread(vocab.tokenize, text, body.add_special)
+        pieces = [vocab.piece(t, True) for t in tokens] if body.with_pieces else None
     return tr.tokenize_response(tokens, pieces)
 
 
 @pooling_root.post("/detokenize")
 async def detokenize_route(body: DetokenizeRequest, request: Request) -> dict[str, Any]:
-    svc = service(request)
-    svc.check_model(body.model)
-    return {"content": detokenize(svc.engine.vocab, body.tokens)}
+    async with service(request).using(body.model) as (_, engine):
+        return {"content": detokenize(engine.vocab, body.tokens)}
 
 
-def tokenize_text(svc: Service, body: TokenizeRequest) -> str:
+def tokenize_text(model: ModelView, body: TokenizeRequest) -> str:
     """``content`` as it is, or ``messages`` rendered by the chat template in force."""
     if (body.content is None) == (body.messages is None):
         raise bad_request("send either 'content' or 'messages'", param="content")
     if body.messages is None:
         return body.content or ""
-    info = svc.engine.info
+    info = model.info
     return render(
-        svc.template,
+        model.template,
         message_dicts(body.messages),
         bos_token=info.bos_token,
         eos_token=info.eos_token,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -11,8 +10,10 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from freehold.api.auth import require_api_key
 from freehold.api.metrics import CONTENT_TYPE_LATEST
 from freehold.api.schemas import ChatCompletionRequest, CompletionRequest, ErrorResponse
-from freehold.api.service import Service
+from freehold.api.service import ModelView, Service
 from freehold.api.sse import respond
+from freehold.engine.lora import Adapter
+from freehold.engine.registry import Entry
 from freehold.engine.types import ModelInfo
 from freehold.errors import FreeholdError
 
@@ -54,24 +55,50 @@ def model_card(info: ModelInfo, extra: dict[str, Any] | None = None) -> dict[str
     }
 
 
+def entry_card(svc: Service, entry: Entry, capabilities: bool = True) -> dict[str, Any]:
+    """The card of a configured model, loaded or not, with its status."""
+    view: ModelView | None = svc.view(entry)
+    info = view.info if view is not None else ModelInfo(id=entry.id, path=entry.spec.path)
+    names = [n for n in svc.registry.names_of(entry) if n != entry.id]
+    extra: dict[str, Any] = {"status": entry.status}
+    if view is not None and capabilities:
+        extra.update(view.capabilities())
+    card = model_card(info, extra)
+    card["meta"]["aliases"] = sorted(set(names) | set(info.aliases))
+    card["status"] = entry.status
+    return card
+
+
+def adapter_card(base: dict[str, Any], adapter: Adapter) -> dict[str, Any]:
+    """A LoRA adapter's card: its model's, as MODEL:NAME, with the adapter's facts."""
+    meta = {
+        **base["meta"],
+        "aliases": [],
+        "adapter": {"name": adapter.name, "scale": adapter.scale},
+    }
+    return {**base, "id": f"{base['id']}:{adapter.name}", "meta": {**meta, "base": base["id"]}}
+
+
 @health.get("/health")
 async def get_health(request: Request) -> JSONResponse:
     svc = service(request)
-    if svc.engine.failure is not None:
-        err = FreeholdError(
-            svc.engine.failure, status=503, type="server_error", code="engine_failed"
-        )
+    default = svc.registry.default.engine
+    failure = default.failure if default is not None else None
+    if failure is not None:
+        err = FreeholdError(failure, status=503, type="server_error", code="engine_failed")
         return JSONResponse({"status": "failed", **err.to_dict()}, status_code=503)
-    if not svc.engine.ready:
+    if not svc.registry.started:
         err = FreeholdError(
             "the model is loading", status=503, type="server_error", code="model_not_ready"
         )
         return JSONResponse(
             {"status": "loading", **err.to_dict()}, status_code=503, headers={"Retry-After": "2"}
         )
-    card = model_card(svc.engine.info)
+    registry = svc.registry
+    card = entry_card(svc, registry.default, capabilities=False)
     del card["meta"]["path"]  # /health is open to all: no file system paths in it
-    return JSONResponse({"status": "ok", "model": card, "slots": svc.engine.load()})
+    models = {e.id: e.status for e in registry.entries()}
+    return JSONResponse({"status": "ok", "model": card, "models": models, "slots": registry.load()})
 
 
 @health.get("/metrics", response_class=PlainTextResponse)
@@ -83,26 +110,32 @@ async def get_metrics(request: Request) -> Response:
 @v1.get("/models")
 async def list_models(request: Request) -> dict[str, Any]:
     svc = service(request)
-    svc.check_model(None)  # 503 while loading: the card is not known yet
-    return {"object": "list", "data": [model_card(svc.engine.info, svc.capabilities())]}
+    svc.check_started()  # 503 while the default model loads at startup
+    cards = []
+    for entry in svc.registry.entries():
+        cards.append(entry_card(svc, entry))
+        cards += [adapter_card(cards[-1], a) for a in entry.spec.adapters]
+    return {"object": "list", "data": cards}
 
 
 @v1.get("/models/{model_id:path}")
 async def get_model(model_id: str, request: Request) -> dict[str, Any]:
     svc = service(request)
-    svc.check_model(model_id)  # 404 for another model, 503 while loading
-    return model_card(svc.engine.info, svc.capabilities())
+    entry, adapter = svc.registry.lookup(model_id)  # 404 for a model not configured
+    svc.check_started()
+    card = entry_card(svc, entry)
+    return adapter_card(card, adapter) if adapter is not None else card
 
 
 @v1.post("/chat/completions", responses=STREAMED)
 async def chat_completions(body: ChatCompletionRequest, request: Request) -> Response:
     svc = service(request)
-    prepared = await asyncio.to_thread(svc.chat, body)  # a template may run for long
+    prepared = await svc.chat(body)
     return await respond(request, prepared, svc.generate(prepared), body.stream)
 
 
 @v1.post("/completions", responses=STREAMED)
 async def completions(body: CompletionRequest, request: Request) -> Response:
     svc = service(request)
-    prepared = svc.completion(body)
+    prepared = await svc.completion(body)
     return await respond(request, prepared, svc.generate(prepared), body.stream)

@@ -42,6 +42,12 @@ class Message(BaseModel):
     name: str | None = None
 
 
+class LoraChoice(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    scale: float | None = Field(None, allow_inf_nan=False)
+
+
 class StreamOptions(BaseModel):
     include_usage: bool = False
     include_obfuscation: bool | None = None
@@ -74,6 +80,10 @@ class Sampling(BaseModel):
     service_tier: str | None = None
     prompt_cache_key: str | None = None
     safety_identifier: str | None = None
+    # Ollama's: seconds (or "5m") the model stays loaded after this request; 0 unloads it
+    keep_alive: float | str | None = None
+    # LoRA adapters of the model for this request (see --lora), with their scales
+    lora: list[LoraChoice] | None = None
     # OpenAI fields freehold does not implement: refused when not at their default.
     n: int | None = 1
     logprobs: bool | int | None = None

@@ -1,21 +1,28 @@
-"""The glue between routes and the engine: model lookup, prompt rendering, request building."""
+"""The glue between routes and the engines: model lookup, prompt rendering, request building.
+
+The Service reaches engines through the Registry: a request names a model, the registry
+loads it if need be, and the request's stream holds a lease on it until it ends.
+"""
 
 from __future__ import annotations
 
-import functools
-from collections.abc import AsyncGenerator
+import asyncio
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import aclosing, asynccontextmanager
 from dataclasses import dataclass, replace
 
 from freehold.api import translate as tr
 from freehold.api.images import chat_images
 from freehold.api.metrics import Metrics
+from freehold.api.model_options import choose_adapters, parse_keep_alive
 from freehold.api.openai_wire import PartShape
 from freehold.api.schemas import ChatCompletionRequest, CompletionRequest
 from freehold.chat import reasoning
 from freehold.chat.template import choose_template, render
 from freehold.config import Settings
-from freehold.engine.types import Chunk, Engine, GenerationRequest, ReasoningPlan
-from freehold.errors import FreeholdError, not_found
+from freehold.engine.registry import Entry, Registry
+from freehold.engine.types import Chunk, Engine, GenerationRequest, ModelInfo, ReasoningPlan
+from freehold.errors import FreeholdError
 
 
 @dataclass
@@ -23,46 +30,85 @@ class Prepared:
     request: GenerationRequest
     meta: tr.ResponseMeta
     shape: PartShape
+    entry: Entry | None = None  # the model that serves it (None: the default)
+    keep_alive: float | None = None  # the request's keep_alive in seconds, if it gave one
 
 
-class Service:
-    def __init__(self, settings: Settings, engine: Engine, metrics: Metrics) -> None:
-        self.settings = settings
-        self.engine = engine
-        self.metrics = metrics
+@dataclass(frozen=True)
+class ModelView:
+    """What the Service knows of one model once loaded: its facts and template."""
 
-    def generate(self, prepared: Prepared) -> AsyncGenerator[Chunk, None]:
-        """The engine's chunks for ``prepared``, observed by the metrics."""
-        endpoint = "chat" if prepared.meta.chat else "completions"
-        return self.metrics.observe(endpoint, self.engine.generate(prepared.request))
+    entry: Entry
+    info: ModelInfo
+    settings: Settings
+    template: str
+    reasoning_format: reasoning.ReasoningFormat | None
+
+    @property
+    def id(self) -> str:
+        return self.entry.id
 
     def capabilities(self) -> dict[str, object]:
         return {
             **reasoning.capabilities(self.reasoning_format, self.settings.reasoning),
-            **self.engine.pooler.facts.capabilities(),
-            "vision": self.engine.vision,
+            **self.pooling(),
         }
 
-    def model_ids(self) -> set[str]:
-        info = self.engine.info
-        return {info.id, *info.aliases}
+    def pooling(self) -> dict[str, object]:
+        """What a loaded model offers besides generation (embeddings, rerank, images)."""
+        engine = self.entry.engine
+        if engine is None or not engine.ready:
+            return {}
+        return {**engine.pooler.facts.capabilities(), "vision": engine.vision}
 
-    def check_model(self, model: str | None) -> str:
-        if model is not None and model not in self.model_ids():
-            raise not_found(
-                f"the model '{model}' does not exist; this server serves "
-                f"'{self.engine.info.id}' (see GET /v1/models)",
-                code="model_not_found",
-                param="model",
-            )
-        if self.engine.failure is not None:
-            raise FreeholdError(
-                f"the server cannot generate any more ({self.engine.failure}); restart it",
-                status=503,
-                type="server_error",
-                code="engine_failed",
-            )
-        if not self.engine.ready:
+    def vision(self) -> bool:
+        engine = self.entry.engine
+        return engine is not None and engine.vision
+
+
+class Service:
+    def __init__(self, settings: Settings, models: Registry | Engine, metrics: Metrics) -> None:
+        registry = models if isinstance(models, Registry) else Registry.of_engine(models)
+        self.settings = settings
+        self.registry = registry
+        self.metrics = metrics
+        self._views: dict[tuple[str, ModelInfo], ModelView] = {}
+        self.gpu_offload = False  # llama.cpp was built with a GPU backend (set by serve)
+        registry.check = self.check_template
+
+    def generate(self, prepared: Prepared) -> AsyncGenerator[Chunk, None]:
+        """The engine's chunks for ``prepared``, observed by the metrics; the model stays
+        loaded (leased) until the stream ends."""
+        endpoint = "chat" if prepared.meta.chat else "completions"
+        return self.metrics.observe(endpoint, self._leased(prepared))
+
+    async def _leased(self, prepared: Prepared) -> AsyncGenerator[Chunk, None]:
+        entry = prepared.entry or self.registry.default
+        lease = self.registry.lease(entry, prepared.keep_alive)
+        async with lease as engine, aclosing(engine.generate(prepared.request)) as chunks:
+            async for chunk in chunks:
+                yield chunk
+
+    def settings_for(self, entry: Entry) -> Settings:
+        """The server's settings with the model's own (from the config's ``models``)."""
+        options = entry.spec.options
+        return self.settings.model_copy(update=dict(options)) if options else self.settings
+
+    def view(self, entry: Entry) -> ModelView | None:
+        """The model's view if it was ever loaded (its facts are known), else None."""
+        info = entry.info
+        if info is None:
+            return None
+        key = (entry.id, info)
+        if key not in self._views:
+            s = self.settings_for(entry)
+            template = choose_template(info.chat_template, s.chat_template, s.fallback_template)
+            fmt = reasoning.detect_reasoning(template)
+            self._views[key] = ModelView(entry, info, s, template, fmt)
+        return self._views[key]
+
+    def check_started(self) -> None:
+        if not self.registry.started:
             raise FreeholdError(
                 "the model is still loading; retry shortly",
                 status=503,
@@ -70,21 +116,38 @@ class Service:
                 code="model_not_ready",
                 headers={"Retry-After": "2"},
             )
-        return self.engine.info.id
 
-    @functools.cached_property
-    def template(self) -> str:
-        """The chat template in force: the override, the model's own, or the fallback."""
-        s = self.settings
-        return choose_template(self.engine.info.chat_template, s.chat_template, s.fallback_template)
+    async def model(self, name: str | None) -> ModelView:
+        """The model a request names, loaded first if its facts are not known yet."""
+        entry = self.registry.resolve(name)
+        self.check_started()
+        self.registry.check_fits(entry)
+        failure = entry.engine.failure if entry.engine is not None else None
+        if failure is not None:
+            raise FreeholdError(
+                f"the server cannot generate any more ({failure}); restart it",
+                status=503,
+                type="server_error",
+                code="engine_failed",
+            )
+        view = self.view(entry)
+        if view is None:
+            async with self.registry.lease(entry):
+                pass
+            view = self.view(entry)
+        assert view is not None
+        return view
 
-    def check_template(self) -> None:
+    def check_template(self, entry: Entry | None = None) -> None:
         """Render a one-message chat with the template in force, at load: a template that
         the sandbox stops or that cannot render is refused with the model's name and why."""
-        info = self.engine.info
+        view = self.view(entry or self.registry.default)
+        if view is None:
+            return
+        info = view.info
         try:
             render(
-                self.template,
+                view.template,
                 [{"role": "user", "content": "Hello"}],
                 bos_token=info.bos_token,
                 eos_token=info.eos_token,
@@ -101,16 +164,22 @@ class Service:
                 code="chat_template_error",
             ) from exc
 
-    @functools.cached_property
-    def reasoning_format(self) -> reasoning.ReasoningFormat | None:
-        """The model's thinking markers and switch, read from the template in force."""
-        return reasoning.detect_reasoning(self.template)
+    @asynccontextmanager
+    async def using(self, name: str | None) -> AsyncIterator[tuple[ModelView, Engine]]:
+        """The model a request names and its engine, loaded and kept loaded for the block
+        (tokenize, embeddings, rerank)."""
+        view = await self.model(name)
+        async with self.registry.lease(view.entry) as engine:
+            yield view, engine
 
-    def chat(self, body: ChatCompletionRequest) -> Prepared:
-        model = self.check_model(body.model)
+    async def chat(self, body: ChatCompletionRequest) -> Prepared:
+        model = await self.model(body.model)
         tr.refuse_unsupported(body)
-        images = chat_images(body.messages, self.settings, self.engine.vision, model)
-        s, fmt, info = self.settings, self.reasoning_format, self.engine.info
+        return await asyncio.to_thread(self._chat, body, model)  # a template may run long
+
+    def _chat(self, body: ChatCompletionRequest, model: ModelView) -> Prepared:
+        s, fmt, info = model.settings, model.reasoning_format, model.info
+        images = chat_images(body.messages, s, model.vision(), model.id)
         choice = reasoning.normalize(
             body.model_dump(exclude_none=True),
             server_default=s.reasoning,
@@ -119,7 +188,7 @@ class Service:
         )
         kwargs = {**(body.chat_template_kwargs or {}), **reasoning.template_kwargs(choice, fmt)}
         prompt = render(
-            self.template,
+            model.template,
             tr.message_dicts(body.messages),
             bos_token=info.bos_token,
             eos_token=info.eos_token,
@@ -138,8 +207,8 @@ class Service:
         prepared.request = replace(prepared.request, images=images)
         return prepared
 
-    def completion(self, body: CompletionRequest) -> Prepared:
-        model = self.check_model(body.model)
+    async def completion(self, body: CompletionRequest) -> Prepared:
+        model = await self.model(body.model)
         tr.refuse_unsupported(body)
         return self._prepare(body, tr.completion_prompt(body.prompt), model, PartShape())
 
@@ -147,7 +216,7 @@ class Service:
         self,
         body: ChatCompletionRequest | CompletionRequest,
         prompt: str,
-        model: str,
+        model: ModelView,
         shape: PartShape,
         think: ReasoningPlan | None = None,
         special: bool = False,
@@ -156,15 +225,19 @@ class Service:
             body.stream_options and body.stream_options.include_usage
         )
         chat = isinstance(body, ChatCompletionRequest)
-        meta = tr.ResponseMeta(model=model, chat=chat, include_usage=include_usage)
+        named = self.registry.lookup(body.model)[1]
+        adapters = choose_adapters(model.id, model.entry.spec.adapters, named, body.lora)
+        shown = body.model if named is not None and body.model else model.id
+        meta = tr.ResponseMeta(model=shown, chat=chat, include_usage=include_usage)
         request = GenerationRequest(
             prompt=prompt,
             max_tokens=tr.max_tokens(body),
-            sampling=tr.sampling_params(body, self.engine.info.n_vocab),
+            sampling=tr.sampling_params(body, model.info.n_vocab),
             stop=tr.stop_strings(body.stop),
             reasoning=think,
             special=special,
             request_id=meta.id,
             timeout=body.t_max_predict_ms / 1000 if body.t_max_predict_ms else None,
+            adapters=adapters,
         )
-        return Prepared(request, meta, shape)
+        return Prepared(request, meta, shape, model.entry, parse_keep_alive(body.keep_alive))

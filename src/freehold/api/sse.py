@@ -72,6 +72,7 @@ async def respond(
                 shutdown_grace_period=_drain_seconds(request),
             )
         folded = await unless_disconnected(request, fold_chunks(whole))
+        await chunks.aclose()  # ends the stream's lease on its model now, not at GC
         if meta.chat:
             return JSONResponse(chat_response(meta, folded, prepared.shape))
         return JSONResponse(completion_response(meta, folded))

@@ -39,6 +39,10 @@ class Backend(Protocol):
 
     def forget(self, seq: int, from_pos: int = 0) -> None: ...
 
+    def use_adapters(self, choice: tuple[tuple[str, float], ...]) -> None:
+        """Apply exactly these LoRA adapters (name, scale) to the next decodes."""
+        ...
+
     def make_sampler(self, request: GenerationRequest) -> Any:
         """The sampler of one slot for ``request`` (its sampling parameters, grammar)."""
         ...

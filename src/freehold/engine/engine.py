@@ -11,6 +11,7 @@ from typing import Any
 from freehold.engine.llama import BackendConfig, LlamaBackend
 from freehold.engine.llama_pooling import LlamaPoolingContext, pooling_facts, rank_format
 from freehold.engine.llama_vision import VisionProjector
+from freehold.engine.lora import Adapter
 from freehold.engine.pooler import Pooler
 from freehold.engine.pooling import PoolingWorker
 from freehold.engine.scheduler import Job, Scheduler, make_job
@@ -38,6 +39,7 @@ class LlamaEngine:
         stop_timeout: float = 60.0,
         request_timeout: float = 0.0,
         mmproj: Path | None = None,
+        adapters: tuple[Adapter, ...] = (),
     ) -> None:
         """``backend`` builds the llama.cpp backend (tests pass a stand-in);
         ``stop_timeout``: how long ``stop`` waits for the scheduler thread;
@@ -47,6 +49,7 @@ class LlamaEngine:
         self._mmproj = mmproj
         self._vision: VisionProjector | None = None
         self._path = path
+        self._adapters = adapters
         self._model_id = model_id
         self._config = config
         self._max_queue = max_queue
@@ -75,7 +78,10 @@ class LlamaEngine:
         return self._scheduler.failure if self._scheduler is not None else None
 
     async def start(self) -> None:
+        self._closing = False
         self._backend = await asyncio.to_thread(self._make_backend, self._path, self._config)
+        if self._adapters:
+            await asyncio.to_thread(self._backend.load_adapters, self._adapters)
         n_slot_ctx = self._backend.n_ctx // self._config.n_seq
         self._info = self._backend.model_info(self._model_id, self._path, n_slot_ctx)
         if self._mmproj is not None:

@@ -42,6 +42,8 @@ class FakeBackend:
         self._pieces: list[bytes] = [b""]  # token 0 is the end-of-generation token
         self._ids: dict[bytes, int] = {}
         self.decoded: list[list[tuple[int, int, int, bool]]] = []
+        self.adapters: tuple[tuple[str, float], ...] = ()
+        self.decoded_adapters: list[tuple[tuple[str, float], ...]] = []
 
     def _id(self, piece: bytes) -> int:
         if piece not in self._ids:
@@ -60,6 +62,10 @@ class FakeBackend:
 
     def decode(self, entries: list[tuple[int, int, int, bool]]) -> None:
         self.decoded.append(entries)
+        self.decoded_adapters.append(self.adapters)
+
+    def use_adapters(self, choice: tuple[tuple[str, float], ...]) -> None:
+        self.adapters = choice
 
     def decode_embeddings(self, rows: Sequence[Any], pos: int, seq: int) -> None:
         self.decoded.append([(-1, pos + i, seq, False) for i in range(len(rows))])

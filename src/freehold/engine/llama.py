@@ -10,8 +10,10 @@ import logging
 import os
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass
+from contextlib import nullcontext
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import llama_cpp as L
 import numpy as np
@@ -19,6 +21,8 @@ import numpy as np
 from freehold.engine.amx_probe import resolve_repack
 from freehold.engine.backend import DecodeError
 from freehold.engine.cpu import Repack
+from freehold.engine.lora import Adapter, AdapterChoice
+from freehold.engine.turns import DecodeTurns
 from freehold.engine.types import GenerationRequest, ModelInfo
 
 log = logging.getLogger(__name__)
@@ -38,6 +42,61 @@ class BackendConfig:
     # llama.cpp's extra CPU buffer types (weight repacking, AMX): on, off, or auto (see
     # engine/cpu.py; auto never crashes on AMX CPUs).
     repack: Repack = "auto"
+    # shared by the models of one server: one decode at a time (see engine/turns.py)
+    turns: DecodeTurns | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class ModelShape:
+    """What sizes a model's KV cache, read without loading its weights."""
+
+    n_layer: int
+    n_head_kv: int
+    key_length: int
+    value_length: int
+    n_ctx_train: int
+
+    def kv_bytes(self, n_ctx: int) -> int:
+        """The f16 KV cache of ``n_ctx`` tokens."""
+        return n_ctx * self.n_layer * self.n_head_kv * (self.key_length + self.value_length) * 2
+
+
+def gpu_offload_supported() -> bool:
+    return bool(L.llama_supports_gpu_offload())
+
+
+def probe_shape(path: Path) -> ModelShape:
+    """The model's shape from its GGUF metadata (a vocabulary-only load: no weights)."""
+    L.llama_backend_init()
+    mparams = L.llama_model_default_params()
+    mparams.vocab_only = True
+    model = L.llama_model_load_from_file(str(path).encode(), mparams)
+    if not model:
+        raise RuntimeError(f"llama.cpp could not read the model file {path}")
+    try:
+        buf = ctypes.create_string_buffer(256)
+
+        def number(key: str, default: int = 0) -> int:
+            n = L.llama_model_meta_val_str(model, key.encode(), buf, len(buf))
+            text = buf.value.decode() if n >= 0 else ""
+            return int(text) if text.isdigit() else default
+
+        arch = (
+            buf.value.decode()
+            if L.llama_model_meta_val_str(model, b"general.architecture", buf, len(buf)) >= 0
+            else ""
+        )
+        heads = number(f"{arch}.attention.head_count", 1)
+        head_dim = number(f"{arch}.embedding_length") // max(1, heads)
+        return ModelShape(
+            n_layer=number(f"{arch}.block_count"),
+            n_head_kv=number(f"{arch}.attention.head_count_kv", heads),
+            key_length=number(f"{arch}.attention.key_length", head_dim),
+            value_length=number(f"{arch}.attention.value_length", head_dim),
+            n_ctx_train=number(f"{arch}.context_length", 4096),
+        )
+    finally:
+        L.llama_model_free(model)
 
 
 class LlamaBackend:
@@ -75,8 +134,10 @@ class LlamaBackend:
         self.batch = L.llama_batch_init(config.n_batch, 0, 1)
         self._embd_batch: L.llama_batch | None = None  # image rows, made on first use
         self.n_batch = config.n_batch
+        self.turns = config.turns
         self.n_vocab = int(L.llama_vocab_n_tokens(self.vocab))
         self._pieces: dict[tuple[int, bool], bytes] = {}
+        self.adapters: dict[str, Any] = {}
         self.eog_tokens = [t for t in range(self.n_vocab) if L.llama_vocab_is_eog(self.vocab, t)]
         # the longest token: a prompt of more bytes than n_ctx times this cannot fit
         self.max_token_bytes = self._longest_piece()
@@ -170,7 +231,9 @@ class LlamaBackend:
             batch.seq_id[i][0] = seq
             batch.logits[i] = logits
         batch.n_tokens = len(entries)
-        code = L.llama_decode(self.ctx, batch)
+        turns = self.turns
+        with turns.turn() if turns is not None else nullcontext():
+            code = L.llama_decode(self.ctx, batch)
         if code != 0:
             raise DecodeError(code)
 
@@ -236,6 +299,27 @@ class LlamaBackend:
 
     def free_sampler(self, sampler: ctypes.c_void_p) -> None:
         L.llama_sampler_free(sampler)
+
+    # -- LoRA adapters ----------------------------------------------------------------
+    def load_adapters(self, adapters: tuple[Adapter, ...]) -> None:
+        for adapter in adapters:
+            handle = L.llama_adapter_lora_init(self.model, str(adapter.path).encode())
+            if not handle:
+                raise RuntimeError(
+                    f"llama.cpp could not load the LoRA adapter {adapter.path} "
+                    "(not a GGUF LoRA for this model?)"
+                )
+            self.adapters[adapter.name] = handle
+
+    def use_adapters(self, choice: AdapterChoice) -> None:
+        """Apply exactly these adapters to the context for the next decodes."""
+        handles = (L.llama_adapter_lora_p_ctypes * max(1, len(choice)))(
+            *[self.adapters[name] for name, _ in choice]
+        )
+        scales = (ctypes.c_float * max(1, len(choice)))(*[scale for _, scale in choice])
+        code = L.llama_set_adapters_lora(self.ctx, handles, len(choice), scales)
+        if code != 0:
+            raise RuntimeError(f"llama_set_adapters_lora returned {code}")
 
     def close(self) -> None:
         L.llama_batch_free(self.batch)

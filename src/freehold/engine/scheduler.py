@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from freehold.engine.backend import Backend, DecodeError
+from freehold.engine.lora import AdapterChoice
 from freehold.engine.output import SlotOutput
 from freehold.engine.types import Chunk, GenerationRequest, Usage
 from freehold.engine.vision import first_image_token, leading_image_tokens
@@ -84,6 +85,7 @@ class Slot:
     last_used: float = 0.0
     admitted: float = 0.0
     order: int = 0  # admission number: the highest is the newest
+    adapters: AdapterChoice = ()  # the LoRA adapters its cached KV cells were made with
 
 
 def common_prefix(a: list[int], b: list[int]) -> int:
@@ -134,6 +136,8 @@ class Scheduler:
         self._closed = False
         self._admissions = 0
         self._drain_by = math.inf  # set at shutdown: every job ends by then
+        self._turn = 0
+        self._applied: AdapterChoice = ()  # the LoRA adapters the context has now
         self._thread = threading.Thread(target=self._run, name="freehold-scheduler", daemon=True)
 
     # -- event-loop side ------------------------------------------------------------------
@@ -265,8 +269,12 @@ class Scheduler:
             if not idle:
                 return
             job = self._waiting.popleft()
+            same = job.request.adapters
             shared, best = max(
-                ((common_prefix(s.cache, job.prompt), s) for s in idle),
+                (
+                    (common_prefix(s.cache, job.prompt) if s.adapters == same else 0, s)
+                    for s in idle
+                ),
                 key=lambda pair: (pair[0], -pair[1].last_used),
             )
             reuse = min(shared, len(job.prompt) - 1)
@@ -287,6 +295,7 @@ class Scheduler:
             del slot.cache[reuse:]
         req = job.request
         slot.job = job
+        slot.adapters = req.adapters
         slot.pending = job.prompt[reuse:]
         slot.forced = []
         slot.sampler = self.backend.make_sampler(req)
@@ -298,7 +307,10 @@ class Scheduler:
         entries: list[tuple[int, int, int, bool]] = []
         sampled: list[tuple[Slot, int]] = []
         batch: list[tuple[Slot, int, list[int]]] = []  # slot, cache length, pending before
-        active = [s for s in self.slots if s.job is not None]
+        active = self._adapter_group([s for s in self.slots if s.job is not None])
+        if active[0].adapters != self._applied:  # a failure here fails every running job
+            self.backend.use_adapters(active[0].adapters)
+            self._applied = active[0].adapters
         imaging = self._decode_images(active)
         # running streams first (one token each), then prompt chunks in the remaining room
         for slot in sorted(active, key=lambda s: len(s.pending) > 1):
@@ -351,6 +363,15 @@ class Scheduler:
             slot.cache.extend(run)
             del slot.pending[: len(run)]
         return imaging
+
+    def _adapter_group(self, active: list[Slot]) -> list[Slot]:
+        """The slots decoded this step: llama.cpp applies LoRA adapters to the whole
+        context, so one step serves one adapter choice; the choices take turns."""
+        choices = sorted({s.adapters for s in active})
+        if len(choices) == 1:
+            return active
+        self._turn = (self._turn + 1) % len(choices)
+        return [s for s in active if s.adapters == choices[self._turn]]
 
     def _on_logits(self, slot: Slot, index: int) -> None:
         assert slot.job is not None and slot.out is not None

@@ -67,6 +67,8 @@ class GenerationRequest:
     timeout: float | None = None
     # decoded images, one per MEDIA_MARKER in ``prompt`` (engine/vision.py)
     images: tuple[ImageInput, ...] = ()
+    # LoRA adapters applied to this request: sorted (name, scale) pairs; () = the base model
+    adapters: tuple[tuple[str, float], ...] = ()
 
     def deadline(self, server_timeout: float, start: float) -> float:
         """When it must end: the tighter of its own timeout and the server's (0: none)."""

@@ -27,17 +27,10 @@ BASE_URL = "http://freehold.local"
 def local_server(settings: Settings, timeout: float = 600) -> Iterator[httpx.BaseTransport]:
     """A transport to freehold serving ``settings.model``, ready (model loaded)."""
     from freehold.api import create_app
-    from freehold.models.resolve import locate_model
-    from freehold.server import build_engine
+    from freehold.server import build_registry
 
-    path = locate_model(
-        settings.model,
-        models_dir=settings.models_dir,
-        offline=settings.offline,
-        token=settings.hf_token,
-        ctx_size=settings.ctx_size,
-    )
-    with serve_in_thread(create_app(settings, build_engine(settings, path)), timeout) as transport:
+    app = create_app(settings, build_registry(settings))
+    with serve_in_thread(app, timeout) as transport:
         yield transport
 
 
