@@ -197,3 +197,16 @@ def test_chunked_10_mib_upload_gets_413_over_a_socket_and_the_server_goes_on(ser
     assert received.startswith(b"HTTP/1.1 413"), received[:200]
     assert b"request_too_large" in received
     assert server.health().status_code == 200
+
+
+def test_a_client_that_gives_up_on_a_non_streamed_answer_leaves_no_error(tmp_path):
+    """The soak found it: a client timing out while its answer was generated made the
+    server log a RuntimeError (closing a generator that was still running) and a 500."""
+    engine = {"pieces": 400, "delay": 0.01}  # 4 s of output
+    with fake_server(tmp_path / "log", {}, engine) as srv:
+        body = {"messages": [{"role": "user", "content": "hi"}]}
+        with pytest.raises(httpx.ReadTimeout):
+            httpx.post(f"{srv.base_url}/v1/chat/completions", json=body, timeout=0.5)
+        assert srv.wait_idle(timeout=10)  # the generation was cancelled, its slot freed
+        log = srv.log.read_text()
+    assert "Traceback" not in log and " 500" not in log, log

@@ -43,6 +43,9 @@ async def unless_disconnected(request: Request, work: Awaitable[T]) -> T:
         gone.cancel()
         if not task.done():
             task.cancel()
+            # let it unwind: until then it is not "cancelled" and it still runs the
+            # generator that the caller will close
+            await asyncio.gather(task, return_exceptions=True)
     if task.cancelled():
         raise FreeholdError("client closed the request", status=CLIENT_CLOSED)
     return task.result()
