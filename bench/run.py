@@ -97,7 +97,7 @@ def versions() -> dict[str, str]:
 def settings(args: argparse.Namespace) -> dict[str, Any]:
     quick = args.quick
     return {
-        "model": str(MODEL.relative_to(ROOT)),
+        "model": MODEL.name,
         "threads": args.threads,
         "ctx_size": args.ctx_size,
         "parallel": args.parallel,
