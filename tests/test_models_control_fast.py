@@ -147,3 +147,19 @@ def test_ps_table() -> None:
     assert table[0].split() == ["NAME", "SIZE", "PROCESSOR", "STATUS", "UNTIL"]
     assert table[1].split() == ["a", "200", "MiB", "CPU", "loaded", "in", "use"]
     assert table[2].split() == ["b", "1", "MiB", "GPU", "loaded", "forever"]
+
+
+def test_with_no_model_named_the_store_models_join_the_default(tmp_path: Path) -> None:
+    from freehold.models.store import Manifest, Store, StoredFile
+
+    store = Store(tmp_path / "store")
+    for name in ("acme/coder-GGUF:Q4_K_M", "acme/chat-GGUF:Q8_0"):
+        manifest = Manifest(name=name, files=[StoredFile(path="m.gguf", file="m.gguf", size=4)])
+        store.save(manifest)
+        store.model_path(manifest).write_bytes(b"GGUF")
+    default = lineup.Planned("SmolLM2", None, path=tmp_path / "smol.gguf")
+    found = lineup.store_models(Settings(models_dir=store.root), [default])
+    assert [(p.id, p.ref) for p in found] == [
+        ("acme/chat-GGUF:Q8_0", "acme/chat-GGUF:Q8_0"),
+        ("acme/coder-GGUF:Q4_K_M", "acme/coder-GGUF:Q4_K_M"),
+    ]
