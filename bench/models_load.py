@@ -38,6 +38,13 @@ def ask(url: str, model: str) -> float:
     return time.perf_counter() - start
 
 
+def rss(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError("no VmRSS")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
@@ -58,13 +65,19 @@ def main() -> int:
             for model in ("gemma", "smollm2"):
                 cold[model].append(ask(server.base_url, model))  # evicts the other
                 warm[model].append(ask(server.base_url, model))
+        ask(server.base_url, "gemma")
+        loaded = rss(server.process.pid)
+        httpx.post(f"{server.base_url}/api/unload", json={"model": "gemma"}, timeout=60)
+        unloaded = rss(server.process.pid)
     print("| model | file | cold: evict + load + 1 token (median s) | warm: 1 token (median s) |")
     print("|---|---|---|---|")
     for model, path in (("smollm2", smol), ("gemma", gemma)):
         size = path.stat().st_size / 2**20
         c, w = statistics.median(cold[model]), statistics.median(warm[model])
         print(f"| {model} | {size:.0f} MiB | {c:.2f} | {w:.2f} |")
-    print(f"\n{args.rounds} rounds, threads {args.threads}; every cold figure: " +
+    print(f"\nRSS with gemma loaded {loaded / 2**20:.0f} MiB, after POST /api/unload "
+          f"{unloaded / 2**20:.0f} MiB (from /proc/PID/status VmRSS)")  # fmt: skip
+    print(f"{args.rounds} rounds, threads {args.threads}; every cold figure: " +
           ", ".join(f"{m} {[round(x, 2) for x in v]}" for m, v in cold.items()))  # fmt: skip
     return 0
 
