@@ -78,6 +78,7 @@ async def test_lists_every_model_and_loads_on_demand() -> None:
         answer = await ask(client, "b")
         after = statuses((await client.get("/v1/models")).json())
         unknown = await ask(client, "c")
+        metrics = (await client.get("/metrics")).text
     assert before == {"a": "loaded", "b": "unloaded"}
     assert answer.status_code == 200, answer.text
     assert answer.json()["model"] == "b"
@@ -85,6 +86,7 @@ async def test_lists_every_model_and_loads_on_demand() -> None:
     assert after == {"a": "loaded", "b": "loaded"}
     assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "model_not_found"
     assert factory.loads == ["a", "b"]
+    assert "freehold_models_loaded 2.0" in metrics and "freehold_models_loading 0.0" in metrics
 
 
 async def test_max_loaded_evicts_the_least_recently_used_idle_model() -> None:

@@ -45,7 +45,7 @@ def create_app(settings: Settings, engine: Engine | Registry) -> FastAPI:
     app = FastAPI(title="freehold", version=__version__, lifespan=lifespan)
     app.state.settings = settings
     app.state.registry = registry
-    app.state.metrics = Metrics(registry.load)
+    app.state.metrics = Metrics(registry.load, registry.statuses)
     app.state.service = Service(settings, registry, app.state.metrics)
     app.state.api_keys = settings.api_keys()
     app.state.load_error = None

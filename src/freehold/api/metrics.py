@@ -20,7 +20,12 @@ def _load_value(load: Callable[[], dict[str, int]], key: str) -> float:
 
 
 class Metrics:
-    def __init__(self, load: Callable[[], dict[str, int]]) -> None:
+    def __init__(
+        self,
+        load: Callable[[], dict[str, int]],
+        models: Callable[[], dict[str, int]] | None = None,
+    ) -> None:
+        """``load``: slot occupancy; ``models``: how many models are in each status."""
         self.registry = CollectorRegistry()
         r = self.registry
         self.requests = Counter(
@@ -51,6 +56,10 @@ class Metrics:
         ):
             gauge = Gauge(f"freehold_{key}", doc, registry=r)
             gauge.set_function(functools.partial(_load_value, load, key))
+        if models is not None:
+            for status in ("loaded", "loading"):
+                gauge = Gauge(f"freehold_models_{status}", f"models {status}", registry=r)
+                gauge.set_function(functools.partial(_load_value, models, status))
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -143,6 +143,13 @@ class Registry:
         """Every name that reaches ``entry``: its id, its own aliases and --alias ones."""
         return [n for n, e in self._names.items() if e is entry]
 
+    def statuses(self) -> dict[str, int]:
+        """How many models are in each status."""
+        counts = {"loaded": 0, "loading": 0, "unloading": 0, "unloaded": 0}
+        for entry in self._entries.values():
+            counts[entry.status] += 1
+        return counts
+
     def load(self) -> dict[str, int]:
         """Slot occupancy summed over the loaded models."""
         total = {"slots": 0, "busy": 0, "inflight": 0}
