@@ -13,6 +13,7 @@ ROUNDS x 2 requests, each with a 300 s timeout.
 from __future__ import annotations
 
 import argparse
+import re
 import statistics
 import sys
 import time
@@ -36,6 +37,16 @@ def ask(url: str, model: str) -> float:
     r = httpx.post(f"{url}/v1/chat/completions", json=body, timeout=300)
     r.raise_for_status()
     return time.perf_counter() - start
+
+
+def load_times(log: Path) -> dict[str, list[float]]:
+    """Each "loaded MODEL in S s" the registry logged (the first is the start's)."""
+    found: dict[str, list[float]] = {}
+    for m in re.finditer(
+        r"registry: loaded (\S+) in ([\d.]+) s", log.read_text("utf-8", "replace")
+    ):
+        found.setdefault(m.group(1), []).append(float(m.group(2)))
+    return found
 
 
 def rss(pid: int) -> int:
@@ -69,12 +80,15 @@ def main() -> int:
         loaded = rss(server.process.pid)
         httpx.post(f"{server.base_url}/api/unload", json={"model": "gemma"}, timeout=60)
         unloaded = rss(server.process.pid)
-    print("| model | file | cold: evict + load + 1 token (median s) | warm: 1 token (median s) |")
-    print("|---|---|---|---|")
+    loads = load_times(args.log)
+    print("| model | file | load (server log, median s) | cold: evict + load + 1 token "
+          "(median s) | warm: 1 token (median s) |")  # fmt: skip
+    print("|---|---|---|---|---|")
     for model, path in (("smollm2", smol), ("gemma", gemma)):
         size = path.stat().st_size / 2**20
         c, w = statistics.median(cold[model]), statistics.median(warm[model])
-        print(f"| {model} | {size:.0f} MiB | {c:.2f} | {w:.2f} |")
+        load = statistics.median(loads[model])
+        print(f"| {model} | {size:.0f} MiB | {load:.2f} | {c:.2f} | {w:.2f} |")
     print(f"\nRSS with gemma loaded {loaded / 2**20:.0f} MiB, after POST /api/unload "
           f"{unloaded / 2**20:.0f} MiB (from /proc/PID/status VmRSS)")  # fmt: skip
     print(f"{args.rounds} rounds, threads {args.threads}; every cold figure: " +
