@@ -102,9 +102,6 @@ class Registry:
             )
         return entry, None
 
-    def adapter_names(self) -> list[str]:
-        return list(self._adapters)
-
     def names_of(self, entry: Entry) -> list[str]:
         """Every name that reaches ``entry``: its id, its own aliases and --alias ones."""
         return [n for n, e in self._names.items() if e is entry]
