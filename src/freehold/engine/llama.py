@@ -9,6 +9,7 @@ import ctypes
 import logging
 import os
 import random
+import sys
 from collections.abc import Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -26,6 +27,18 @@ from freehold.engine.turns import DecodeTurns
 from freehold.engine.types import GenerationRequest, ModelInfo
 
 log = logging.getLogger(__name__)
+
+# ggml's log levels: NONE 0, DEBUG 1, INFO 2, WARN 3, ERROR 4, CONT 5. llama-cpp-python's
+# own callback maps them one level off, so llama.cpp's INFO lines (hundreds per model
+# load) came out as warnings; this callback passes warnings and errors on to stderr.
+LOUD_LEVELS = (3, 4)
+
+
+@L.llama_log_callback  # type: ignore[untyped-decorator,misc]
+def _llama_log(level: int, text: bytes, user_data: ctypes.c_void_p) -> None:
+    if level in LOUD_LEVELS:
+        sys.stderr.write(text.decode("utf-8", "replace"))
+
 
 FLASH_ATTN = {"auto": -1, "off": 0, "on": 1}
 
@@ -102,7 +115,7 @@ def probe_shape(path: Path) -> ModelShape:
 class LlamaBackend:
     def __init__(self, path: Path, config: BackendConfig) -> None:
         L.llama_backend_init()
-        logging.getLogger("llama-cpp-python").setLevel(logging.WARNING)
+        L.llama_log_set(_llama_log, ctypes.c_void_p(0))
         mparams = L.llama_model_default_params()
         mparams.n_gpu_layers = config.n_gpu_layers if config.n_gpu_layers >= 0 else 999
         threads = config.threads or os.cpu_count() or 1

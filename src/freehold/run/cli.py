@@ -17,11 +17,11 @@ from freehold.run.terminal import interactive, piped
 
 # Settings a local engine takes from `freehold run`'s own flags (the rest: env, --config).
 LOCAL_SETTINGS = ("ctx_size", "threads", "models_dir", "offline", "reasoning")
+SAMPLING = ("max_tokens", "temperature", "seed")
 
 
 def register(subparsers: Any) -> None:
     """Add ``run`` to the ``freehold`` command."""
-    s = argparse.SUPPRESS
     run = subparsers.add_parser(
         "run",
         help="chat with a model in the terminal (local engine, or a server with --url)",
@@ -37,9 +37,30 @@ def register(subparsers: Any) -> None:
         default=os.environ.get("FREEHOLD_API_KEY"),
         help="API key for --url (default: $FREEHOLD_API_KEY)",
     )
+    _chat_flags(run)
+    _local_flags(run.add_argument_group("local engine (without --url)"))
+    run.set_defaults(func=run_command)
+
+
+def _chat_flags(run: Any) -> None:
     run.add_argument("--think", choices=("on", "off"), help="start with thinking on or off")
     run.add_argument("--system", help="system prompt")
-    local = run.add_argument_group("local engine (without --url)")
+    run.add_argument(
+        "-n",
+        "--max-tokens",
+        dest="max_tokens",
+        type=int,
+        metavar="N",
+        help="longest reply in tokens (as /set max_tokens)",
+    )
+    run.add_argument(
+        "--temperature", type=float, metavar="T", help="sampling temperature (as /set temperature)"
+    )
+    run.add_argument("--seed", type=int, metavar="N", help="sampling seed (as /set seed)")
+
+
+def _local_flags(local: Any) -> None:
+    s = argparse.SUPPRESS  # absent flags fall back to env / config / defaults (Settings)
     local.add_argument(
         "-c",
         "--ctx-size",
@@ -74,7 +95,7 @@ def register(subparsers: Any) -> None:
         help="thinking when the chat does not say (/think decides per session)",
     )
     local.add_argument("--config", type=Path, help="YAML settings file (see configs/)")
-    run.set_defaults(func=run_command)
+    # fmt: skip
 
 
 def run_command(args: argparse.Namespace) -> int:
@@ -82,6 +103,9 @@ def run_command(args: argparse.Namespace) -> int:
         with ExitStack() as stack:
             client = _client(args, stack)
             session = Session(client, think=_switch(args.think), system=args.system)
+            session.options = {
+                k: getattr(args, k) for k in SAMPLING if getattr(args, k) is not None
+            }
             session.model = args.model if args.url else None
             if not sys.stdin.isatty():
                 return piped(session, sys.stdin.read())
