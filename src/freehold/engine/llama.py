@@ -74,13 +74,19 @@ class ModelShape:
         return n_ctx * self.n_layer * self.n_head_kv * (self.key_length + self.value_length) * 2
 
 
+def init_backend() -> None:
+    """llama.cpp's backend, logging through ``_llama_log``; before any model load."""
+    L.llama_backend_init()
+    L.llama_log_set(_llama_log, ctypes.c_void_p(0))
+
+
 def gpu_offload_supported() -> bool:
     return bool(L.llama_supports_gpu_offload())
 
 
 def probe_shape(path: Path) -> ModelShape:
     """The model's shape from its GGUF metadata (a vocabulary-only load: no weights)."""
-    L.llama_backend_init()
+    init_backend()
     mparams = L.llama_model_default_params()
     mparams.vocab_only = True
     model = L.llama_model_load_from_file(str(path).encode(), mparams)
@@ -114,8 +120,7 @@ def probe_shape(path: Path) -> ModelShape:
 
 class LlamaBackend:
     def __init__(self, path: Path, config: BackendConfig) -> None:
-        L.llama_backend_init()
-        L.llama_log_set(_llama_log, ctypes.c_void_p(0))
+        init_backend()
         mparams = L.llama_model_default_params()
         mparams.n_gpu_layers = config.n_gpu_layers if config.n_gpu_layers >= 0 else 999
         threads = config.threads or os.cpu_count() or 1
