@@ -1,4 +1,4 @@
-"""The FastAPI app: create_app(settings, engine); state lives on app.state."""
+"""The FastAPI app: create_app(settings, engine or registry); state lives on app.state."""
 
 from __future__ import annotations
 
