@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import json
 import re
+from contextlib import contextmanager
 
+import httpx
 import pytest
 from browser import fresh_page, launched, require_chromium, screenshot
 from realserver import running_server, smollm2_server
@@ -25,9 +27,10 @@ TURNS = "[data-role]"
 
 @pytest.fixture(scope="module")
 def plain(model_path, tmp_path_factory):
-    """SmolLM2 with a small context (1024 tokens, one slot), so a long message overflows."""
+    """SmolLM2 with a small context (1024 tokens) and one slot, no queue: a long message
+    overflows, and a request while the slot is busy is refused (429)."""
     log = tmp_path_factory.mktemp("webui") / "freehold.log"
-    with smollm2_server(model_path, log, "-c", "1024", "-np", "1") as srv:
+    with smollm2_server(model_path, log, "-c", "1024", "-np", "1", "--max-queue", "0") as srv:
         yield srv
 
 
@@ -65,6 +68,18 @@ def cap_replies(page, max_tokens: int) -> list[dict]:
 
     page.route("**/v1/chat/completions", handle)
     return sent
+
+
+@contextmanager
+def slot_held(server):
+    """A long reply streaming from ``server`` (its one slot busy) until the block ends."""
+    body = {"messages": [{"role": "user", "content": "Tell a story."}], "stream": True,
+            "max_tokens": 900, "ignore_eos": True}  # fmt: skip
+    with httpx.stream("POST", f"{server.base_url}/v1/chat/completions", json=body, timeout=60) as r:
+        assert r.status_code == 200
+        next(line for line in r.iter_lines() if line.startswith("data:"))
+        yield
+    assert server.wait_idle(60), "the held reply did not end when its client left"
 
 
 def send(page, text: str) -> None:
@@ -131,8 +146,11 @@ def test_errors_show_in_the_conversation_and_the_page_goes_on(page, plain):
     send(page, "word " * 1500)  # over the 1024-token context
     alert = last_reply(page).get_by_role("alert")
     expect(alert).to_contain_text("context")
-    send(page, "Say hello.")  # the failed turn is not sent again
-    expect(page.locator('[data-role="assistant"]')).to_have_count(2)
+    with slot_held(plain):
+        send(page, "Say hi.")
+        expect(last_reply(page).get_by_role("alert")).to_contain_text("server busy")
+    send(page, "Say hello.")  # the failed turns are not sent again
+    expect(page.locator('[data-role="assistant"]')).to_have_count(3)
     expect(last_reply(page).locator(".usage")).to_have_text(USAGE)
     expect(last_reply(page).get_by_role("alert")).to_have_count(0)
     assert [m["content"] for m in sent[-1]["messages"]] == ["Say hello."]
