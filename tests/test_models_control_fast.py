@@ -163,3 +163,18 @@ def test_with_no_model_named_the_store_models_join_the_default(tmp_path: Path) -
         ("acme/chat-GGUF:Q8_0", "acme/chat-GGUF:Q8_0"),
         ("acme/coder-GGUF:Q4_K_M", "acme/coder-GGUF:Q4_K_M"),
     ]
+
+
+def test_freehold_ps_asks_a_running_server(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from fakeserver import fake_server
+
+    with fake_server(tmp_path / "log", {}) as server:
+        cmd = [sys.executable, "-m", "freehold", "ps", "--url", server.base_url]
+        shown = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    lines = shown.stdout.splitlines()
+    assert shown.returncode == 0, shown.stdout + shown.stderr
+    assert lines[0].split()[:2] == ["NAME", "SIZE"]
+    assert lines[1].split()[0] == "fake-model" and "forever" in lines[1]
