@@ -178,3 +178,18 @@ def test_freehold_ps_asks_a_running_server(tmp_path: Path) -> None:
     assert shown.returncode == 0, shown.stdout + shown.stderr
     assert lines[0].split()[:2] == ["NAME", "SIZE"]
     assert lines[1].split()[0] == "fake-model" and "forever" in lines[1]
+
+
+def test_the_several_models_flags_parse() -> None:
+    from freehold.cli import build_parser
+
+    args = build_parser().parse_args(
+        ["serve", "-m", "a=a.gguf", "-m", "c.gguf", "--alias", "g=a", "--keep-alive", "-1"]
+        + ["--max-loaded", "1", "--memory-budget", "auto", "--lora", "a/x=y.gguf:0.5"]
+    )
+    settings = Settings(**{k: v for k, v in vars(args).items() if k in Settings.model_fields})
+    assert settings.model == ["a=a.gguf", "c.gguf"] and settings.alias == ["g=a"]
+    assert settings.keep_alive == -1 and settings.max_loaded == 1
+    assert settings.memory_budget == "auto" and settings.lora == ["a/x=y.gguf:0.5"]
+    with pytest.raises(ValueError):
+        Settings(memory_budget="lots")
