@@ -70,7 +70,9 @@ def build_registry(settings: Settings) -> Registry:
         assert path is not None
         return build_engine(own[spec.id], path, spec, turns)
 
-    limits = Limits(settings.max_loaded, parse_budget(settings.memory_budget), settings.max_queue)
+    offloading = settings.n_gpu_layers != 0
+    budget = parse_budget(settings.memory_budget, offloading)
+    limits = Limits(settings.max_loaded, budget, settings.max_queue)
     return Registry(specs, factory, limits, aliases)
 
 

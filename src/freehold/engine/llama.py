@@ -84,6 +84,32 @@ def gpu_offload_supported() -> bool:
     return bool(L.llama_supports_gpu_offload())
 
 
+def gpu_memory_total() -> int:
+    """Bytes of memory on the GPU devices llama.cpp sees (0: none, or a CPU build), from
+    ggml's device registry."""
+    if not gpu_offload_supported():
+        return 0
+    try:
+        from llama_cpp._ggml import libggml as G
+
+        G.ggml_backend_dev_get.restype = ctypes.c_void_p
+        G.ggml_backend_dev_get.argtypes = [ctypes.c_size_t]
+        G.ggml_backend_dev_type.argtypes = [ctypes.c_void_p]
+        size_p = ctypes.POINTER(ctypes.c_size_t)
+        G.ggml_backend_dev_memory.argtypes = [ctypes.c_void_p, size_p, size_p]
+        total = 0
+        for i in range(int(G.ggml_backend_dev_count())):
+            dev = G.ggml_backend_dev_get(i)
+            if G.ggml_backend_dev_type(dev) in (1, 2):  # GGML_BACKEND_DEVICE_TYPE_GPU, IGPU
+                free, size = ctypes.c_size_t(0), ctypes.c_size_t(0)
+                G.ggml_backend_dev_memory(dev, ctypes.byref(free), ctypes.byref(size))
+                total += size.value
+        return total
+    except (OSError, AttributeError) as exc:  # an older library: no device registry
+        log.warning("cannot read the GPU's memory size (%s); budgeting by RAM", exc)
+        return 0
+
+
 def probe_shape(path: Path) -> ModelShape:
     """The model's shape from its GGUF metadata (a vocabulary-only load: no weights)."""
     init_backend()

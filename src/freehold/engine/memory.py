@@ -7,7 +7,7 @@ from pathlib import Path
 
 import psutil
 
-AUTO_SHARE = 0.75  # --memory-budget auto: this share of the machine's RAM
+AUTO_SHARE = 0.75  # --memory-budget auto: this share of the RAM (or of the GPU's memory)
 
 
 @dataclass(frozen=True)
@@ -40,11 +40,18 @@ def estimate(path: Path, n_ctx: int) -> MemoryEstimate:
     return MemoryEstimate(weights, shape.kv_bytes(n_ctx), n_ctx)
 
 
-def parse_budget(text: str) -> int:
-    """Bytes from --memory-budget: a number, 0 (no limit) or 'auto'."""
-    if text == "auto":
-        return int(psutil.virtual_memory().total * AUTO_SHARE)
-    return int(text)
+def parse_budget(text: str, offloading: bool = False) -> int:
+    """Bytes from --memory-budget: a number, 0 (no limit) or 'auto' (a share of the GPU's
+    memory when the models are offloaded to one, else of RAM)."""
+    if text != "auto":
+        return int(text)
+    if offloading:
+        from freehold.engine.llama import gpu_memory_total
+
+        vram = gpu_memory_total()
+        if vram:
+            return int(vram * AUTO_SHARE)
+    return int(psutil.virtual_memory().total * AUTO_SHARE)
 
 
 def rss_bytes() -> int:
