@@ -126,7 +126,7 @@ class Settings(BaseSettings):
         "auto",
         pattern=r"^(auto|\d+)$",
         description="bytes the loaded models may take (weights + KV cache estimate): a "
-        "number, 'auto' (3/4 of RAM) or 0 (no limit)",
+        "number, 'auto' (3/4 of RAM, or of GPU memory when offloading) or 0 (no limit)",
         json_schema_extra=_flags("--memory-budget"),
     )
     lora: Annotated[list[str], NoDecode] = Field(
