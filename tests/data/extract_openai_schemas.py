@@ -18,6 +18,8 @@ ROOTS = [
     "ErrorResponse",
     "ListModelsResponse",
     "Model",
+    "Response",
+    "ResponseStreamEvent",
 ]
 
 

@@ -14,10 +14,13 @@ from starlette.middleware.cors import CORSMiddleware
 
 from freehold import __version__
 from freehold.api import errors
+from freehold.api.anthropic.routes import router as anthropic_routes
 from freehold.api.body_limit import BodyLimit
 from freehold.api.embeddings import pooling_root, pooling_v1
 from freehold.api.metrics import Metrics
 from freehold.api.model_control import control
+from freehold.api.responses.routes import router as responses_routes
+from freehold.api.responses.store import ResponseStore
 from freehold.api.routes import health, v1
 from freehold.api.service import Service
 from freehold.config import Settings
@@ -48,6 +51,7 @@ def create_app(settings: Settings, engine: Engine | Registry) -> FastAPI:
     app.state.metrics = Metrics(registry.load, registry.statuses)
     app.state.service = Service(settings, registry, app.state.metrics)
     app.state.api_keys = settings.api_keys()
+    app.state.responses = ResponseStore(settings.responses_store)
     app.state.load_error = None
     errors.install(app)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
@@ -65,6 +69,8 @@ def create_app(settings: Settings, engine: Engine | Registry) -> FastAPI:
     app.include_router(control)
     app.include_router(pooling_v1)
     app.include_router(pooling_root)
+    app.include_router(anthropic_routes)
+    app.include_router(responses_routes)
     if settings.webui:
         from freehold.webui import install as install_webui
 

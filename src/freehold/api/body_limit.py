@@ -62,4 +62,4 @@ class BodyLimit:
             status=413,
             code="request_too_large",
         )
-        await errors.error_response(error)(scope, receive, send)
+        await errors.error_response(error, scope["path"])(scope, receive, send)

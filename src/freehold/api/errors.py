@@ -1,4 +1,4 @@
-"""Every error leaves the server as OpenAI's error JSON; this is the one place that renders it."""
+"""The one place that renders errors: OpenAI's error JSON, or Anthropic's on its routes."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from freehold.api.anthropic import errors as anthropic
 from freehold.errors import FreeholdError
 
 log = logging.getLogger(__name__)
@@ -22,8 +23,10 @@ _HTTP_TYPES = {
 }
 
 
-def error_response(exc: FreeholdError) -> JSONResponse:
-    return JSONResponse(exc.to_dict(), status_code=exc.status, headers=exc.headers)
+def error_response(exc: FreeholdError, path: str = "") -> JSONResponse:
+    """``exc`` in the error dialect of the route at ``path``."""
+    body = anthropic.error_body(exc) if path.startswith(anthropic.PATH_PREFIX) else exc.to_dict()
+    return JSONResponse(body, status_code=exc.status, headers=exc.headers)
 
 
 def _param(loc: tuple[int | str, ...]) -> str | None:
@@ -55,14 +58,14 @@ def validation_error(exc: RequestValidationError) -> FreeholdError:
 
 def install(app: FastAPI) -> None:
     @app.exception_handler(FreeholdError)
-    async def _freehold(_: Request, exc: FreeholdError) -> JSONResponse:
+    async def _freehold(request: Request, exc: FreeholdError) -> JSONResponse:
         if exc.status >= 500:
             log.error("%s", exc.message)
-        return error_response(exc)
+        return error_response(exc, request.url.path)
 
     @app.exception_handler(RequestValidationError)
-    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
-        return error_response(validation_error(exc))
+    async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
+        return error_response(validation_error(exc), request.url.path)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -76,11 +79,12 @@ def install(app: FastAPI) -> None:
             code="not_found" if exc.status_code == 404 else None,
             headers=dict(exc.headers or {}),
         )
-        return error_response(err)
+        return error_response(err, request.url.path)
 
     @app.exception_handler(Exception)
-    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error")
-        return error_response(
-            FreeholdError(f"internal error: {type(exc).__name__}", status=500, type="server_error")
+        err = FreeholdError(
+            f"internal error: {type(exc).__name__}", status=500, type="server_error"
         )
+        return error_response(err, request.url.path)

@@ -12,10 +12,12 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from freehold.api.sse import SseEvent
 from freehold.api.translate import ResponseMeta, usage_dict
 from freehold.chat.reasoning_request import Output
 from freehold.engine.fold import Choice, Folded
 from freehold.engine.types import Chunk, Part, TokenLogprob, ToolCall
+from freehold.errors import FreeholdError
 
 Delta = dict[str, Any]
 
@@ -196,3 +198,26 @@ def _response(
     base["object"] = obj
     base["usage"] = usage_dict(folded.usage)
     return base
+
+
+@dataclass
+class OpenAIWriter:
+    """Chat and text completions for the SSE writer: OpenAI chunks, then ``[DONE]``; the
+    non-streamed body rendered from the fold."""
+
+    meta: ResponseMeta
+    shape: PartShape
+    done: SseEvent | None = SseEvent("[DONE]")
+    ping: SseEvent | None = None
+
+    async def events(self, chunks: AsyncIterator[Chunk]) -> AsyncIterator[SseEvent]:
+        async for event in stream_events(self.meta, chunks, self.shape):
+            yield SseEvent(event)
+
+    def body(self, folded: Folded) -> dict[str, Any]:
+        if self.meta.chat:
+            return chat_response(self.meta, folded, self.shape)
+        return completion_response(self.meta, folded)
+
+    def error(self, exc: FreeholdError) -> SseEvent:
+        return SseEvent(exc.to_dict())

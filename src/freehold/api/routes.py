@@ -9,9 +9,10 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 
 from freehold.api.auth import require_api_key
 from freehold.api.metrics import CONTENT_TYPE_LATEST
+from freehold.api.openai_wire import OpenAIWriter
 from freehold.api.schemas import ChatCompletionRequest, CompletionRequest, ErrorResponse
 from freehold.api.service import ModelView, Service
-from freehold.api.sse import respond
+from freehold.api.sse import send
 from freehold.engine.lora import Adapter
 from freehold.engine.registry import Entry
 from freehold.engine.types import ModelInfo
@@ -131,11 +132,13 @@ async def get_model(model_id: str, request: Request) -> dict[str, Any]:
 async def chat_completions(body: ChatCompletionRequest, request: Request) -> Response:
     svc = service(request)
     prepared = await svc.chat(body)
-    return await respond(request, prepared, svc.generate(prepared), body.stream)
+    writer = OpenAIWriter(prepared.meta, prepared.shape)
+    return await send(request, svc.generate(prepared), writer, body.stream)
 
 
 @v1.post("/completions", responses=STREAMED)
 async def completions(body: CompletionRequest, request: Request) -> Response:
     svc = service(request)
     prepared = await svc.completion(body)
-    return await respond(request, prepared, svc.generate(prepared), body.stream)
+    writer = OpenAIWriter(prepared.meta, prepared.shape)
+    return await send(request, svc.generate(prepared), writer, body.stream)

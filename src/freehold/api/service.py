@@ -17,6 +17,7 @@ from freehold.api.metrics import Metrics
 from freehold.api.model_options import choose_adapters, parse_keep_alive
 from freehold.api.openai_wire import PartShape
 from freehold.api.schemas import ChatCompletionRequest, CompletionRequest
+from freehold.api.turn import Turn
 from freehold.chat import reasoning
 from freehold.chat.template import choose_template, render
 from freehold.config import Settings
@@ -32,6 +33,19 @@ class Prepared:
     shape: PartShape
     entry: Entry | None = None  # the model that serves it (None: the default)
     keep_alive: float | None = None  # the request's keep_alive in seconds, if it gave one
+
+
+@dataclass(frozen=True)
+class Planned:
+    """A Turn rendered for the engine: the request, how to read its output, its model."""
+
+    request: GenerationRequest
+    plan: reasoning.PromptPlan
+    model: ModelView
+
+    @property
+    def hide_reasoning(self) -> bool:
+        return self.plan.output == "hidden"
 
 
 @dataclass(frozen=True)
@@ -80,12 +94,20 @@ class Service:
         """The engine's chunks for ``prepared``, observed by the metrics; the model stays
         loaded (leased) until the stream ends."""
         endpoint = "chat" if prepared.meta.chat else "completions"
-        return self.metrics.observe(endpoint, self._leased(prepared))
-
-    async def _leased(self, prepared: Prepared) -> AsyncGenerator[Chunk, None]:
         entry = prepared.entry or self.registry.default
-        lease = self.registry.lease(entry, prepared.keep_alive)
-        async with lease as engine, aclosing(engine.generate(prepared.request)) as chunks:
+        chunks = self._leased(entry, prepared.request, prepared.keep_alive)
+        return self.metrics.observe(endpoint, chunks)
+
+    def stream(self, endpoint: str, planned: Planned) -> AsyncGenerator[Chunk, None]:
+        """``generate`` for a planned Turn (the Responses and Anthropic dialects)."""
+        chunks = self._leased(planned.model.entry, planned.request, None)
+        return self.metrics.observe(endpoint, chunks)
+
+    async def _leased(
+        self, entry: Entry, request: GenerationRequest, keep_alive: float | None
+    ) -> AsyncGenerator[Chunk, None]:
+        lease = self.registry.lease(entry, keep_alive)
+        async with lease as engine, aclosing(engine.generate(request)) as chunks:
             async for chunk in chunks:
                 yield chunk
 
@@ -207,6 +229,62 @@ class Service:
         prepared.request = replace(prepared.request, images=images)
         return prepared
 
+    async def prepare(self, turn: Turn, request_id: str = "") -> Planned:
+        """The engine request for ``turn`` on the model it names: reasoning normalised,
+        the template rendered, the think block planned (400s for bad reasoning fields or
+        messages the template rejects)."""
+        model = await self.model(turn.model)
+        _refuse_until_tools(turn)
+        return await asyncio.to_thread(self._plan, turn, model, request_id)  # template: slow
+
+    def _plan(self, turn: Turn, model: ModelView, request_id: str) -> Planned:
+        s, fmt, info = model.settings, model.reasoning_format, model.info
+        choice = reasoning.normalize(
+            turn.reasoning,
+            server_default=s.reasoning,
+            effort_budgets=s.reasoning_budgets,
+            output_default=s.reasoning_format,
+        )
+        if turn.prefill:  # the answer continues the given text: no thinking first
+            choice = reasoning.ReasoningChoice(enabled=False, output="hidden")
+        prompt = render(
+            model.template,
+            list(turn.messages),
+            bos_token=info.bos_token,
+            eos_token=info.eos_token,
+            add_generation_prompt=True,
+            **{**turn.template_kwargs, **reasoning.template_kwargs(choice, fmt)},
+        )
+        plan = reasoning.plan_prompt(prompt, choice, fmt)
+        think = None
+        if plan.fmt is not None:
+            start, end = plan.fmt.start, plan.fmt.end
+            think = ReasoningPlan(
+                start, end, plan.starts_inside, plan.budget, thinking=plan.thinking
+            )
+        request = GenerationRequest(
+            prompt=plan.prompt + turn.prefill,
+            max_tokens=turn.max_tokens,
+            sampling=turn.sampling,
+            stop=turn.stop,
+            reasoning=think,
+            special=fmt is not None,
+            request_id=request_id,
+            timeout=turn.timeout,
+        )
+        return Planned(request, plan, model)
+
+    async def count_tokens(self, turn: Turn) -> int:
+        """The prompt tokens ``turn`` is charged: the engine's usage counts the same."""
+        planned = await self.prepare(turn)
+        async with self.registry.lease(planned.model.entry) as engine:
+            return len(engine.vocab.tokenize(planned.request.prompt))
+
+    def prompt_tokens(self, planned: Planned) -> int:
+        """``count_tokens`` for a request already planned (0 if its model went away)."""
+        engine = planned.model.entry.engine
+        return len(engine.vocab.tokenize(planned.request.prompt)) if engine is not None else 0
+
     async def completion(self, body: CompletionRequest) -> Prepared:
         model = await self.model(body.model)
         tr.refuse_unsupported(body)
@@ -241,3 +319,17 @@ class Service:
             adapters=adapters,
         )
         return Prepared(request, meta, shape, model.entry, parse_keep_alive(body.keep_alive))
+
+
+def _refuse_until_tools(turn: Turn) -> None:
+    """Tools and output formats need the engine's grammars (issue 14's next slice)."""
+    if turn.tools and turn.tool_choice != "none":
+        raise FreeholdError(
+            "tools are not supported by freehold yet", param="tools", code="unsupported_parameter"
+        )
+    if turn.response_format is not None:
+        raise FreeholdError(
+            "structured output formats are not supported by freehold yet",
+            param="response_format",
+            code="unsupported_parameter",
+        )

@@ -1,7 +1,10 @@
-"""Responses: Server-Sent Events for streams, a fold of the same events otherwise.
+"""One writer of responses for every API dialect: Server-Sent Events for streams, and for
+the rest the fold of the very same chunks (``engine.fold``), rendered once.
 
-Until the first chunk arrives (a queued request may wait for a slot) and for the whole of
-a non-streaming response, the client's disconnect cancels the generation.
+A dialect supplies a ``Writer``: its events for the engine's chunks, its body for the
+folded chunks, its in-stream error event, and its ``[DONE]`` and ping if it has them.
+Until the first chunk arrives (a queued request may wait for a slot) and for the whole
+of a non-streaming response, the client's disconnect cancels the generation.
 """
 
 from __future__ import annotations
@@ -9,15 +12,14 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable
-from typing import Any, TypeVar
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
 
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response
-from sse_starlette import EventSourceResponse
+from sse_starlette import EventSourceResponse, ServerSentEvent
 
-from freehold.api.openai_wire import chat_response, completion_response, stream_events
-from freehold.api.service import Prepared
-from freehold.engine.fold import fold_chunks
+from freehold.engine.fold import Folded, fold_chunks
 from freehold.engine.types import Chunk
 from freehold.errors import FreeholdError
 
@@ -26,6 +28,40 @@ CLIENT_CLOSED = 499  # nginx's code for "client closed request"; nobody reads it
 # On SIGTERM the engine ends every stream within --shutdown-timeout; the stream then
 # has this much longer to send its last events before sse-starlette cancels it.
 DRAIN_MARGIN_SECONDS = 10
+PING_SECONDS = 15
+
+
+@dataclass(frozen=True)
+class SseEvent:
+    """One event: ``data`` (a JSON object, or a bare string such as ``[DONE]``) and, for
+    dialects that name their events, the ``event:`` line."""
+
+    data: dict[str, Any] | str
+    event: str | None = None
+
+    def wire(self) -> ServerSentEvent:
+        data = self.data
+        if not isinstance(data, str):
+            data = json.dumps(data, separators=(",", ":"))
+        return ServerSentEvent(data=data, event=self.event)
+
+
+class Writer(Protocol):
+    """How one API dialect writes the engine's output."""
+
+    @property
+    def done(self) -> SseEvent | None:
+        """Sent after the last event (OpenAI chat's ``[DONE]``), if the dialect has one."""
+
+    @property
+    def ping(self) -> SseEvent | None:
+        """The keep-alive event; None: an SSE comment line."""
+
+    def events(self, chunks: AsyncIterator[Chunk]) -> AsyncIterator[SseEvent]: ...
+
+    def body(self, folded: Folded) -> dict[str, Any]: ...
+
+    def error(self, exc: FreeholdError) -> SseEvent: ...
 
 
 async def _disconnected(request: Request) -> None:
@@ -58,27 +94,26 @@ async def _prepend(first: Chunk, rest: AsyncIterator[Chunk]) -> AsyncIterator[Ch
             yield chunk
 
 
-async def respond(
-    request: Request, prepared: Prepared, chunks: AsyncGenerator[Chunk, None], stream: bool
+async def send(
+    request: Request, chunks: AsyncGenerator[Chunk, None], writer: Writer, stream: bool
 ) -> Response:
     """Wait for the first chunk (so a refused request gets its own status), then stream
-    SSE or fold the very same events into one JSON body."""
+    the writer's events as SSE, or fold the chunks and send the writer's body."""
     try:
         first = await unless_disconnected(request, anext(chunks))
-        meta, whole = prepared.meta, _prepend(first, chunks)
+        whole = _prepend(first, chunks)
         if stream:
-            events = stream_events(meta, whole, prepared.shape)
+            ping = writer.ping
             return EventSourceResponse(
-                _sse(events, chunks),
+                _sse(writer, writer.events(whole), chunks),
                 sep="\n",
-                ping=15,
+                ping=PING_SECONDS,
+                ping_message_factory=(lambda: ping.wire()) if ping is not None else None,
                 shutdown_grace_period=_drain_seconds(request),
             )
         folded = await unless_disconnected(request, fold_chunks(whole))
         await chunks.aclose()  # ends the stream's lease on its model now, not at GC
-        if meta.chat:
-            return JSONResponse(chat_response(meta, folded, prepared.shape))
-        return JSONResponse(completion_response(meta, folded))
+        return JSONResponse(writer.body(folded))
     except BaseException:
         await chunks.aclose()
         raise
@@ -89,13 +124,14 @@ def _drain_seconds(request: Request) -> float:
 
 
 async def _sse(
-    events: AsyncIterator[dict[str, Any]], chunks: AsyncGenerator[Chunk, None]
-) -> AsyncIterator[dict[str, str]]:
+    writer: Writer, events: AsyncIterator[SseEvent], chunks: AsyncGenerator[Chunk, None]
+) -> AsyncIterator[ServerSentEvent]:
     try:
         async for event in events:
-            yield {"data": json.dumps(event, separators=(",", ":"))}
-        yield {"data": "[DONE]"}
+            yield event.wire()
+        if writer.done is not None:
+            yield writer.done.wire()
     except FreeholdError as exc:
-        yield {"data": json.dumps(exc.to_dict())}
+        yield writer.error(exc).wire()
     finally:
         await chunks.aclose()

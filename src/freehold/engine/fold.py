@@ -24,6 +24,7 @@ class Choice:
     logprobs: list[TokenLogprob] = field(default_factory=list)
     content_logprobs: list[TokenLogprob] = field(default_factory=list)
     finish_reason: FinishReason | None = None
+    stop_sequence: str | None = None
 
     def add(self, chunk: Chunk) -> None:
         for part in chunk.parts:
@@ -36,6 +37,7 @@ class Choice:
             elif part.call is not None:
                 self.tool_calls.append(part.call)
         self.finish_reason = chunk.finish_reason or self.finish_reason
+        self.stop_sequence = chunk.stop_sequence or self.stop_sequence
 
 
 @dataclass

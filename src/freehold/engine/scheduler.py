@@ -391,7 +391,8 @@ class Scheduler:
             slot.forced += [] if slot.forced else step.forced
             slot.usage.reasoning_tokens = slot.out.reasoning_tokens
         if step.finish is not None:
-            self._finish(slot, Chunk(step.parts, step.finish, slot.usage))
+            stop = slot.out.text.stops.matched
+            self._finish(slot, Chunk(step.parts, step.finish, slot.usage, stop_sequence=stop))
             return
         if step.parts:
             slot.job.emit(Chunk(step.parts))

@@ -22,19 +22,21 @@ class StopMatcher:
     """Finds stop strings in streamed text and holds back any tail that may start one.
 
     ``feed`` returns (text safe to emit, stopped). After a stop, the stop string and
-    everything after it are dropped.
+    everything after it are dropped; ``matched`` names the stop string found.
     """
 
     def __init__(self, stops: tuple[str, ...] | list[str]) -> None:
         self._stops = [s for s in stops if s]
         self._held = ""
+        self.matched: str | None = None
 
     def feed(self, text: str) -> tuple[str, bool]:
         if not self._stops:
             return text, False
         buf = self._held + text
-        hit = min((i for s in self._stops if (i := buf.find(s)) >= 0), default=-1)
-        if hit >= 0:
+        hits = [(i, s) for s in self._stops if (i := buf.find(s)) >= 0]
+        if hits:
+            hit, self.matched = min(hits, key=lambda h: h[0])
             self._held = ""
             return buf[:hit], True
         keep = self._partial_tail(buf)

@@ -147,6 +147,7 @@ class Chunk:
     finish_reason: FinishReason | None = None
     usage: Usage | None = None
     index: int = 0
+    stop_sequence: str | None = None  # the stop string that finished this choice
 
     @property
     def final(self) -> bool:
