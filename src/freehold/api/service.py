@@ -21,6 +21,7 @@ from freehold.api.turn import Turn
 from freehold.chat import reasoning
 from freehold.chat.template import choose_template, render
 from freehold.config import Settings
+from freehold.engine.pooling import refuse_generation
 from freehold.engine.registry import Entry, Registry
 from freehold.engine.types import Chunk, Engine, GenerationRequest, ModelInfo, ReasoningPlan
 from freehold.errors import FreeholdError
@@ -80,10 +81,10 @@ class ModelView:
         return engine is not None and engine.vision
 
     def require_generative(self) -> None:
-        """A 400 for an embedding model or a reranker (a GGUF that declares pooling)."""
-        engine = self.entry.engine
-        if engine is not None and engine.ready:
-            engine.pooler.require_generative()
+        """A GGUF that declares its pooling is an embedding model or a reranker: it has
+        no use for generation (and a BERT has no output head), so that is a 400."""
+        if self.info.pooling is not None:
+            raise refuse_generation(self.id, self.info.pooling)
 
 
 class Service:

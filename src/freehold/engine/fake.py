@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import AsyncGenerator, Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from freehold.engine.fake_pooling import FAKE_RANK_FORMAT, FakePoolingContext, FakeVocab
@@ -127,6 +127,8 @@ class FakeEngine:
     _pooler: Pooler | None = None
 
     def __post_init__(self) -> None:
+        if self.facts.declared:  # an embedding model or a reranker, as its GGUF would say
+            self.info = replace(self.info, pooling=self.facts.pooling)
         self.backend = FakeBackend(self._script_of, self.eos)
         self.scheduler = Scheduler(self.backend, self.slots, self.max_queue)
 

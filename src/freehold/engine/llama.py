@@ -23,6 +23,7 @@ from freehold.engine.amx_probe import resolve_repack
 from freehold.engine.backend import DecodeError
 from freehold.engine.cpu import Repack
 from freehold.engine.lora import Adapter, AdapterChoice
+from freehold.engine.pooling import pooling_name
 from freehold.engine.turns import DecodeTurns
 from freehold.engine.types import GenerationRequest, ModelInfo
 
@@ -217,6 +218,7 @@ class LlamaBackend:
             bos_token=self.token_text(L.llama_vocab_bos(self.vocab)),
             eos_token=self.token_text(L.llama_vocab_eos(self.vocab)),
             repack=self.repack.describe(),
+            pooling=pooling_name(self.meta(f"{self.meta('general.architecture')}.pooling_type")),
         )
 
     def token_text(self, token: int) -> str:

@@ -14,9 +14,8 @@ import llama_cpp as L
 
 from freehold.engine.llama import BackendConfig, LlamaBackend
 from freehold.engine.pooler import RankFormat
-from freehold.engine.pooling import PoolingFacts
+from freehold.engine.pooling import POOLING_NAMES, PoolingFacts, pooling_name
 
-POOLING_NAMES = {1: "mean", 2: "cls", 3: "last", 4: "rank"}
 POOLING_TYPES = {name: value for value, name in POOLING_NAMES.items()}
 POOLING_SEQS = 16
 
@@ -29,8 +28,7 @@ def pooling_facts(backend: LlamaBackend, n_batch: int) -> PoolingFacts:
     and llama.cpp pools per micro-batch), so ``--batch-size`` bounds an input's tokens,
     as llama-server's ``--ubatch-size`` does; the context is that size too."""
     arch = backend.meta("general.architecture") or ""
-    value = backend.meta(f"{arch}.pooling_type") or ""
-    name = POOLING_NAMES.get(int(value)) if value.isdigit() else None
+    name = pooling_name(backend.meta(f"{arch}.pooling_type"))
     n_out = (
         int(L.llama_model_n_cls_out(backend.model))
         if name == "rank"

@@ -74,18 +74,6 @@ class Pooler:
                 code="model_not_embedding",
             )
 
-    def require_generative(self) -> None:
-        """A GGUF that declares its pooling is an embedding model or a reranker: it has
-        no use for generation (and a BERT has no output head), so that is a 400."""
-        if self.facts.declared:
-            raise bad_request(
-                f"the model '{self.model_id}' is an embedding model (its GGUF declares "
-                f"'{self.facts.pooling}' pooling): it does not generate text; use "
-                + ("POST /v1/rerank" if self.facts.reranker else "POST /v1/embeddings"),
-                param="model",
-                code="model_not_generative",
-            )
-
     def require_reranker(self) -> None:
         if not self.facts.reranker:
             raise bad_request(

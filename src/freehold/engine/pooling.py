@@ -37,6 +37,27 @@ from freehold.errors import FreeholdError
 log = logging.getLogger(__name__)
 
 
+POOLING_NAMES = {1: "mean", 2: "cls", 3: "last", 4: "rank"}
+
+
+def pooling_name(gguf_value: str | None) -> str | None:
+    """The pooling a GGUF's ``{arch}.pooling_type`` declares; None when it declares none
+    (or ``none``: per-token output, as generative models have)."""
+    value = gguf_value or ""
+    return POOLING_NAMES.get(int(value)) if value.isdigit() else None
+
+
+def refuse_generation(model_id: str, pooling: str) -> FreeholdError:
+    """The 400 for a generation request to an embedding model or a reranker."""
+    use = "POST /v1/rerank" if pooling == "rank" else "POST /v1/embeddings"
+    return FreeholdError(
+        f"the model '{model_id}' is an embedding model (its GGUF declares '{pooling}' "
+        f"pooling): it does not generate text; use {use}",
+        param="model",
+        code="model_not_generative",
+    )
+
+
 @dataclass(frozen=True)
 class PoolingFacts:
     """What a model offers for pooling. ``declared``: the GGUF names the pooling itself

@@ -178,6 +178,9 @@ class ModelInfo:
     eos_token: str = ""
     aliases: tuple[str, ...] = ()
     repack: str = ""  # the weight-repack choice and its reason (engine/cpu.py)
+    # the pooling its GGUF declares (mean, cls, last, rank): an embedding model or a
+    # reranker, which does not generate; None for generative models
+    pooling: str | None = None
 
 
 class Engine(Protocol):
