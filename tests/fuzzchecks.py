@@ -41,9 +41,13 @@ def openapi_document(settings: dict[str, Any]) -> dict[str, Any]:
     return create_app(Settings(**settings), FakeEngine()).openapi()
 
 
-def schema_of(document: dict[str, Any], examples: int) -> Any:
-    """``document`` for schemathesis, fuzzed with valid and invalid data."""
+def schema_of(document: dict[str, Any], examples: int, coverage: bool = True) -> Any:
+    """``document`` for schemathesis, fuzzed with valid and invalid data; ``coverage``:
+    also the coverage phase's boundary cases (their number is not bounded by
+    ``examples``)."""
     schema = schemathesis.openapi.from_dict(document)
+    if not coverage:
+        schema.config.phases.update(phases=["examples", "fuzzing"])
     schema.config.generation.update(
         modes=[GenerationMode.POSITIVE, GenerationMode.NEGATIVE], max_examples=examples
     )

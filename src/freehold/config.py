@@ -205,9 +205,8 @@ class Settings(BaseSettings):
     request_timeout: float = Field(
         0,
         ge=0,
-        description="most seconds a request may take, queue wait included: a generation "
-        'then ends with finish_reason "length", a request still queued gets a 503 '
-        "(0 = no limit)",
+        description="most seconds a request may take, queue wait included; its generation "
+        'then ends with finish_reason "length" (0 = no limit)',
         json_schema_extra=_flags("--request-timeout"),
     )
     client_timeout: float = Field(

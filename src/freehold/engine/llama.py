@@ -322,6 +322,7 @@ class LlamaBackend:
             add(
                 chain,
                 L.llama_sampler_init_penalties(
+                    self.n_vocab,  # this llama.cpp's signature starts with n_vocab
                     params.repeat_last_n,
                     params.repeat_penalty,
                     params.frequency_penalty,

@@ -68,7 +68,8 @@ def make_job(
             code="context_length_exceeded",
         )
     job = Job(request, prompt, min(request.max_tokens or room, room), emit)
-    job.deadline = request.deadline(server_timeout, job.submitted)
+    if server_timeout:
+        job.deadline = job.submitted + server_timeout
     return job
 
 
@@ -108,17 +109,6 @@ def internal_error(exc: BaseException) -> FreeholdError:
 def shutting_down() -> FreeholdError:
     return FreeholdError(
         "server shutting down", status=503, type="server_error", code="shutting_down"
-    )
-
-
-def queue_timeout(job: Job) -> FreeholdError:
-    return FreeholdError(
-        f"the request ran out of time after {time.monotonic() - job.submitted:.1f} s waiting "
-        "for a slot (--request-timeout); retry later",
-        status=503,
-        type="server_error",
-        code="request_timeout",
-        headers={"Retry-After": "1"},
     )
 
 
@@ -249,13 +239,15 @@ class Scheduler:
                 self._finish(slot)
 
     def _expire(self) -> None:
-        """End the jobs past their deadline or the drain: a running one finishes with
-        "length" and what it generated so far, a waiting one gets a 503."""
+        """End the running jobs past their deadline or the drain: each finishes with
+        "length" and what it generated so far. At the drain, waiting jobs get a 503.
+        (A waiting job never outlives its deadline: the queue is FIFO, so the job ahead,
+        with an earlier deadline, frees the slot first.)"""
         now = time.monotonic()
         draining = self._drain_by <= now
-        for job in [j for j in self._waiting if draining or j.deadline <= now]:
+        for job in list(self._waiting) if draining else []:
             self._waiting.remove(job)
-            job.emit(shutting_down() if draining else queue_timeout(job))
+            job.emit(shutting_down())
             self._release()
         for slot in self.slots:
             if slot.job is not None and (draining or slot.job.deadline <= now):
@@ -302,6 +294,8 @@ class Scheduler:
         slot.out = SlotOutput(req, job.max_tokens, self.backend.tokenize)
         slot.usage = Usage(prompt_tokens=len(job.prompt), cached_tokens=reuse)
         slot.admitted = time.monotonic()
+        if req.timeout:  # the request's own limit counts from here, as llama-server's does
+            job.deadline = min(job.deadline, slot.admitted + req.timeout)
 
     def _step(self) -> None:
         entries: list[tuple[int, int, int, bool]] = []

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal, Protocol
@@ -63,17 +62,13 @@ class GenerationRequest:
     # tokens (gpt-oss channels, some <think>), and the splitter must see them.
     special: bool = False
     request_id: str = ""
-    # seconds this request may take, queue wait included (None: the server's limit)
+    # seconds this request may generate, counted from its admission to a slot (None: only
+    # the server's --request-timeout, counted from its arrival, applies)
     timeout: float | None = None
     # decoded images, one per MEDIA_MARKER in ``prompt`` (engine/vision.py)
     images: tuple[ImageInput, ...] = ()
     # LoRA adapters applied to this request: sorted (name, scale) pairs; () = the base model
     adapters: tuple[tuple[str, float], ...] = ()
-
-    def deadline(self, server_timeout: float, start: float) -> float:
-        """When it must end: the tighter of its own timeout and the server's (0: none)."""
-        limits = [t for t in (self.timeout, server_timeout) if t]
-        return start + min(limits) if limits else math.inf
 
 
 @dataclass
