@@ -128,6 +128,10 @@ class FakeLlama:
         self._call("forget")
         del self.kv[seq][from_pos:]
 
+    def copy_seq(self, src: int, dst: int) -> None:
+        self._call("copy_seq")
+        self.kv[dst] = list(self.kv[src])
+
     def make_sampler(self, request: GenerationRequest) -> FakeSampler:
         self._call("make_sampler")
         sampler = FakeSampler([b + 1 for b in self.reply], cycle=request.sampling.ignore_eos)

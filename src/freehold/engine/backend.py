@@ -43,6 +43,10 @@ class Backend(Protocol):
         """Apply exactly these LoRA adapters (name, scale) to the next decodes."""
         ...
 
+    def copy_seq(self, src: int, dst: int) -> None:
+        """Make ``dst``'s KV cells a copy of ``src``'s (before the next decode)."""
+        ...
+
     def make_sampler(self, request: GenerationRequest) -> Any:
         """The sampler of one slot for ``request`` (its sampling parameters, grammar)."""
         ...

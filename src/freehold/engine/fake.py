@@ -73,6 +73,9 @@ class FakeBackend:
     def forget(self, seq: int, from_pos: int = 0) -> None:
         pass
 
+    def copy_seq(self, src: int, dst: int) -> None:
+        pass
+
     def make_sampler(self, request: GenerationRequest) -> Iterator[int]:
         pieces = self._script_for(request)
         tokens = [self._id(p.encode() if isinstance(p, str) else p) for p in pieces]

@@ -305,6 +305,14 @@ class LlamaBackend:
         """Free the KV cells of ``seq`` from position ``from_pos`` on."""
         L.llama_memory_seq_rm(self.memory, seq, from_pos, -1)
 
+    def copy_seq(self, src: int, dst: int) -> None:
+        """Make ``dst``'s KV cells a copy of all of ``src``'s. Each sequence has a KV
+        stream of its own (kv_unified off): llama.cpp then copies the whole stream's
+        buffers at the start of the next llama_decode, and only for the full position
+        range (hence -1, -1; the caller trims the copy with ``forget``)."""
+        L.llama_memory_seq_rm(self.memory, dst, -1, -1)
+        L.llama_memory_seq_cp(self.memory, src, dst, -1, -1)
+
     # -- sampling ---------------------------------------------------------------------
     def make_sampler(self, request: GenerationRequest) -> ctypes.c_void_p:
         params = request.sampling

@@ -25,6 +25,7 @@ from typing import Any
 from freehold.engine.backend import Backend, DecodeError
 from freehold.engine.lora import AdapterChoice
 from freehold.engine.output import SlotOutput
+from freehold.engine.prefix import place
 from freehold.engine.types import Chunk, GenerationRequest, Usage
 from freehold.engine.vision import first_image_token, leading_image_tokens
 from freehold.errors import FreeholdError
@@ -88,13 +89,14 @@ class Slot:
     order: int = 0  # admission number: the highest is the newest
     adapters: AdapterChoice = ()  # the LoRA adapters its cached KV cells were made with
 
+    @property
+    def busy(self) -> bool:
+        return self.job is not None
 
-def common_prefix(a: list[int], b: list[int]) -> int:
-    n = min(len(a), len(b))
-    i = 0
-    while i < n and a[i] == b[i]:
-        i += 1
-    return i
+
+def made_with(adapters: AdapterChoice) -> Callable[[Slot], bool]:
+    """Whether a slot's cells were made with ``adapters``."""
+    return lambda slot: slot.adapters == adapters
 
 
 def internal_error(exc: BaseException) -> FreeholdError:
@@ -256,30 +258,33 @@ class Scheduler:
                 self._finish(slot, Chunk(step.parts, step.finish, slot.usage))
 
     def _admit(self) -> None:
-        while self._waiting:
-            idle = [s for s in self.slots if s.job is None]
-            if not idle:
+        """Start waiting jobs in idle slots, oldest first; a job whose prefix a busy slot
+        is still computing waits for it (engine/prefix.py), the next ones may go ahead."""
+        for job in list(self._waiting):
+            if all(s.busy for s in self.slots):
                 return
-            job = self._waiting.popleft()
-            same = job.request.adapters
-            shared, best = max(
-                (
-                    (common_prefix(s.cache, job.prompt) if s.adapters == same else 0, s)
-                    for s in idle
-                ),
-                key=lambda pair: (pair[0], -pair[1].last_used),
-            )
-            reuse = min(shared, len(job.prompt) - 1)
-            if reuse == 0:
-                best = min(idle, key=lambda s: s.last_used)
+            # cells made with other LoRA adapters do not fit
+            placement = place(job.prompt, self.slots, made_with(job.request.adapters))
+            if placement is None:
+                continue
+            self._waiting.remove(job)
+            best = placement.slot
+            assert isinstance(best, Slot)
             best.job = job
             self._admissions += 1
             best.order = self._admissions
             try:
-                self._start(best, job, reuse)
+                if isinstance(placement.source, Slot):
+                    self._copy_prefix(placement.source, best)
+                self._start(best, job, placement.reuse)
             except Exception as exc:
                 log.exception("%s: could not start", job.request.request_id)
                 self._fail(best, internal_error(exc), forget=True)
+
+    def _copy_prefix(self, source: Slot, slot: Slot) -> None:
+        """Give ``slot`` a copy of ``source``'s KV cells (made before the next decode)."""
+        self.backend.copy_seq(source.seq, slot.seq)
+        slot.cache = list(source.cache)
 
     def _start(self, slot: Slot, job: Job, reuse: int) -> None:
         if len(slot.cache) > reuse:
