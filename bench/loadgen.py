@@ -192,6 +192,36 @@ async def run_load(
     return summary
 
 
+def _chat(system: str, i: int) -> list[dict[str, str]]:
+    return [
+        {"role": "system", "content": system},
+        {"role": "user", "content": QUESTIONS[i % len(QUESTIONS)]},
+    ]
+
+
+async def run_shared(
+    base: str, model: str, system: str, count: int, max_tokens: int, extra: dict[str, Any]
+) -> dict[str, Any]:
+    """`count` chats sharing one long system prompt (new to the server), sent at once."""
+    async with httpx.AsyncClient(
+        timeout=TIMEOUT_S, limits=httpx.Limits(max_connections=count + 4)
+    ) as client:
+        bodies = [chat_body(model, _chat(system, i), max_tokens, i, extra) for i in range(count)]
+        t0 = time.perf_counter()
+        results = await asyncio.gather(*(stream_chat(client, base, b) for b in bodies))
+        wall = time.perf_counter() - t0
+    ttfts = sorted(r.ttft_s for r in results)
+    return {
+        "requests": count,
+        "prompt_tokens": results[0].prompt_tokens,
+        "wall_s": wall,
+        "ttft_p50_s": statistics.median(ttfts),
+        "ttft_p95_s": _percentile(ttfts, 0.95),
+        "ttft_max_s": ttfts[-1],
+        "cached_tokens": [r.cached_tokens for r in results],
+    }
+
+
 async def run_prefix(
     base: str, model: str, system: str, count: int, max_tokens: int, extra: dict[str, Any]
 ) -> dict[str, Any]:
@@ -199,11 +229,7 @@ async def run_prefix(
     results: list[StreamResult] = []
     async with httpx.AsyncClient(timeout=TIMEOUT_S) as client:
         for i in range(count):
-            messages = [
-                {"role": "system", "content": system},
-                {"role": "user", "content": QUESTIONS[i % len(QUESTIONS)]},
-            ]
-            body = chat_body(model, messages, max_tokens, i, extra)
+            body = chat_body(model, _chat(system, i), max_tokens, i, extra)
             results.append(await stream_chat(client, base, body))
     rest = [r.ttft_s for r in results[1:]]
     first = results[0].ttft_s

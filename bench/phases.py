@@ -11,12 +11,14 @@ disturbed attempt is kept, with its CPU account.
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import loadgen
+import rounds
 from sampler import ProcessSampler, wait_for_quiet
 from servers import SERVERS, Config, RunningServer
 
@@ -81,8 +83,10 @@ def run_phase(name: str, target: Target, s: dict[str, Any], fn: Phase) -> dict[s
         if s["quiet_wait_s"] > 0:
             wait_for_quiet(s["quiet_wait_s"], target.sampler.server_cpu_s)
         target.sampler.enter(name)
+        loadavg = os.getloadavg()[0]
         row = fn(target, attempt)
         row["cpu"] = target.sampler.enter("idle")
+        row["loadavg"] = round(max(loadavg, os.getloadavg()[0]), 2)
         row["attempt"] = attempt + 1
         if best is None or row["cpu"]["background"] < best["cpu"]["background"]:
             best = row
@@ -104,14 +108,19 @@ def load_phase(conc: int, s: dict[str, Any]) -> Phase:
     return run
 
 
-def prefix_phase(s: dict[str, Any], system_prompt: Callable[[int], str]) -> Phase:
+def prefix_phase(
+    s: dict[str, Any], system_prompt: Callable[[int], str], variant: int, at_once: bool
+) -> Phase:
+    """Chats sharing one long system prompt: one after another, or ``at_once``."""
+    run_chats = loadgen.run_shared if at_once else loadgen.run_prefix
+    count = s["shared_requests" if at_once else "prefix_requests"]
+
     def run(target: Target, attempt: int) -> dict[str, Any]:
-        # a new system prompt per attempt, so that a retry does not start from a warm cache
-        srv, count, max_tokens = target.server, s["prefix_requests"], s["prefix_max_tokens"]
+        # a new system prompt per round and attempt: none starts from a warm cache
+        srv, max_tokens = target.server, s["prefix_max_tokens"]
+        system = system_prompt(variant + attempt)
         return asyncio.run(
-            loadgen.run_prefix(
-                srv.base, srv.model_id, system_prompt(attempt), count, max_tokens, _extra(target)
-            )
+            run_chats(srv.base, srv.model_id, system, count, max_tokens, _extra(target))
         )
 
     return run
@@ -119,22 +128,32 @@ def prefix_phase(s: dict[str, Any], system_prompt: Callable[[int], str]) -> Phas
 
 def _show(name: str, phase: str, row: dict[str, Any]) -> None:
     other = f"other load {row['cpu']['background']} cores"
-    if "agg_tok_s" in row:
+    if "ttft_max_s" in row:
+        what = f"TTFT p50 {row['ttft_p50_s']:.3f}s, max {row['ttft_max_s']:.3f}s"
+    elif "agg_tok_s" in row:
         what = (
             f"{row['agg_tok_s']:.1f} tok/s, TTFT p50 {row['ttft_p50_s']:.3f}s, "
             f"per-stream {row['per_stream_tok_s_p50']:.1f} tok/s"
         )
     else:
         what = f"TTFT first {row['ttft_first_s']:.3f}s, rest p50 {row['ttft_rest_p50_s']:.3f}s"
-    print(f"  {name} {phase}: {what}, {other}", flush=True)
+    print(f"  {name} {phase}: {what}, {other}, loadavg {row['loadavg']}", flush=True)
 
 
-# The phases the targets of issue 4 need come first, so that a run cut short still has them.
-PRIORITY = ["c1", "c8", "prefix", "c16", "c4"]
+# The phases the targets need come first, so that a run cut short still has them.
+PRIORITY = ["c8", "c1", "shared", "c16", "prefix", "c4"]
 
 
 def _priority(item: tuple[str, Phase]) -> int:
     return PRIORITY.index(item[0]) if item[0] in PRIORITY else len(PRIORITY)
+
+
+def phases_of(s: dict[str, Any], system_prompt: Callable[[int], str], r: int) -> list[Any]:
+    """Round ``r``'s phases, in priority order (each system prompt new to the servers)."""
+    phases: list[tuple[str, Phase]] = [(f"c{c}", load_phase(c, s)) for c in s["concurrency"]]
+    phases.append(("prefix", prefix_phase(s, system_prompt, 100 * r, at_once=False)))
+    phases.append(("shared", prefix_phase(s, system_prompt, 100 * r + 50, at_once=True)))
+    return sorted(phases, key=_priority)
 
 
 def measure_all(
@@ -143,20 +162,19 @@ def measure_all(
     system_prompt: Callable[[int], str],
     progress: Callable[[], None],
 ) -> None:
-    """Every phase on every live server, servers in turn within a phase; progress() after each."""
-    phases: list[tuple[str, Phase]] = [(f"c{c}", load_phase(c, s)) for c in s["concurrency"]]
-    phases.append(("prefix", prefix_phase(s, system_prompt)))
-    for phase, fn in sorted(phases, key=_priority):
-        for target in [t for t in targets if t.alive]:
-            try:
-                row = run_phase(phase, target, s, fn)
-            except Exception as exc:  # noqa: BLE001 - one server failing must not stop the others
-                fail(target, exc)
-                continue
-            if phase == "prefix":
-                target.out["prefix"] = row
-            else:
-                target.out.setdefault("load", []).append({"concurrency": int(phase[1:]), **row})
-            _show(target.name, phase, row)
-            target.out["rss_phases"] = dict(target.sampler.peaks)
-            progress()
+    """``s["rounds"]`` rounds; in each, every phase on every live server, the servers in
+    turn (their order reversed every other round); progress() after each."""
+    for r in range(s["rounds"]):
+        for phase, fn in phases_of(s, system_prompt, r):
+            order = targets if r % 2 == 0 else targets[::-1]
+            for target in [t for t in order if t.alive]:
+                try:
+                    row = run_phase(phase, target, s, fn)
+                except Exception as exc:  # noqa: BLE001 - one failing must not stop the others
+                    fail(target, exc)
+                    continue
+                target.out.setdefault("runs", {}).setdefault(phase, []).append(row)
+                rounds.summarise(target.out)
+                _show(f"{target.name} round {r + 1}", phase, row)
+                target.out["rss_phases"] = dict(target.sampler.peaks)
+                progress()

@@ -1,12 +1,13 @@
 """Benchmark freehold against llama-server and llama-cpp-python's server.
 
-usage: .venv/bin/python bench/run.py [--quick] [--servers freehold,llama-server,...]
+usage: .venv/bin/python bench/run.py [--quick] [--rounds 3] [--servers freehold,llama-server]
 
-Starts the servers on 127.0.0.1 (same model, threads, context, slots) and measures
-one at a time, phase by phase in turn (bench/phases.py), with the streaming load
-generator in bench/loadgen.py; writes
-RESULTS.md, results.json and throughput.png (into bench/, or bench/.work/ with
---quick). `--report-only` re-renders them from an existing results.json.
+Starts the servers on 127.0.0.1 (same model, threads, context, slots, repack choice),
+waits for the machine's load average to fall (--max-loadavg), and measures one at a
+time, phase by phase in turn, for several rounds (bench/phases.py), with the streaming
+load generator in bench/loadgen.py; writes RESULTS.md (medians with their spread),
+results.json, throughput.png and ttft.png (into bench/, or bench/.work/ with --quick).
+`--report-only` re-renders them from an existing results.json.
 """
 
 from __future__ import annotations
@@ -28,8 +29,9 @@ import psutil
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import phases  # noqa: E402
+import plots  # noqa: E402
 import report  # noqa: E402
-from sampler import wait_for_quiet  # noqa: E402
+from sampler import wait_for_loadavg, wait_for_quiet  # noqa: E402
 from servers import LLAMA_SERVER, MODEL, ROOT, SERVERS, Config  # noqa: E402
 
 BENCH = ROOT / "bench"
@@ -105,8 +107,12 @@ def settings(args: argparse.Namespace) -> dict[str, Any]:
         "requests_per_conc": 1 if quick else 4,
         "max_tokens": 32 if quick else 128,
         "prefix_requests": 4 if quick else 16,
+        "shared_requests": 4 if quick else 8,
         "prefix_max_tokens": 8 if quick else 16,
+        "rounds": 1 if quick else args.rounds,
         "quiet_wait_s": args.quiet_wait,
+        "max_loadavg": args.max_loadavg,
+        "loadavg_wait_s": args.loadavg_wait,
         "retries": args.retries,
         "max_background": args.max_background,
     }
@@ -118,6 +124,8 @@ def bench_all(names: list[str], cfg: Config, results: dict[str, Any], out: Path)
     results["servers"] fills in as phases end; the outputs are rewritten after each.
     """
     s = results["settings"]
+    results["loadavg_at_start"] = wait_for_loadavg(s["max_loadavg"], s["loadavg_wait_s"])
+    print(f"load average at start: {results['loadavg_at_start']}", flush=True)
     if s["quiet_wait_s"] > 0:
         print(f"other load before start: {wait_for_quiet(s['quiet_wait_s'])} cores", flush=True)
     targets: list[phases.Target] = []
@@ -147,6 +155,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="run a phase again (at most this often) when other processes took "
                    "more than --max-background cores during it")  # fmt: skip
     p.add_argument("--max-background", type=float, default=0.5)
+    p.add_argument("--rounds", type=int, default=3, help="rounds of every phase (median)")
+    p.add_argument(
+        "--max-loadavg",
+        type=float,
+        default=1.5,
+        help="before starting, wait until the 1-minute load average is below this",
+    )
+    p.add_argument(
+        "--loadavg-wait",
+        type=float,
+        default=1800.0,
+        help="the longest wait for --max-loadavg (seconds), then start anyway",
+    )
+    p.add_argument("--note", default="", help="a line for RESULTS.md (e.g. the machine state)")
     p.add_argument(
         "--repack",
         choices=("on", "off", "auto"),
@@ -171,8 +193,9 @@ def write_outputs(results: dict[str, Any], out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps(results, indent=1) + "\n")
     (out / "RESULTS.md").write_text(report.render(results))
-    report.plot(results, out / "throughput.png")
-    print(f"  wrote {out / 'RESULTS.md'}, {out / 'throughput.png'}", flush=True)
+    plots.throughput(results, out / "throughput.png")
+    plots.ttft(results, out / "ttft.png")
+    print(f"  wrote {out / 'RESULTS.md'}, throughput.png, ttft.png", flush=True)
 
 
 def _interrupt(signum: int, _frame: Any) -> None:
@@ -206,6 +229,7 @@ def main(argv: list[str] | None = None) -> int:
         "versions": versions(),
         "settings": {**settings(args), "repack": repack.describe()},
         "servers": {},
+        **({"note": args.note} if args.note else {}),
     }
     bench_all(names, cfg, results, out)
     write_outputs(results, out)

@@ -7,6 +7,7 @@ peak RSS, how many cores the server used and how many other processes took
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -127,3 +128,11 @@ def wait_for_quiet(
         load = (_busy_s() - busy0 - (mine() - mine0)) / window_s
         if load < max_cores or time.monotonic() >= deadline:
             return round(max(load, 0.0), 2)
+
+
+def wait_for_loadavg(max_load: float, max_wait_s: float, poll_s: float = 15.0) -> float:
+    """Wait (bounded) until the 1-minute load average is under ``max_load``; return it."""
+    deadline = time.monotonic() + max_wait_s
+    while os.getloadavg()[0] >= max_load and time.monotonic() < deadline:
+        time.sleep(poll_s)
+    return round(os.getloadavg()[0], 2)
