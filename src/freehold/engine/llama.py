@@ -184,6 +184,7 @@ class LlamaBackend:
         self._pieces: dict[tuple[int, bool], bytes] = {}
         self.adapters: dict[str, Any] = {}
         self.eog_tokens = [t for t in range(self.n_vocab) if L.llama_vocab_is_eog(self.vocab, t)]
+        self._eog = frozenset(self.eog_tokens)  # a set lookup, not a ctypes call per token
         # the longest token: a prompt of more bytes than n_ctx times this cannot fit
         self.max_token_bytes = self._longest_piece()
 
@@ -264,7 +265,7 @@ class LlamaBackend:
         return buf.raw[:n]
 
     def is_eog(self, token: int) -> bool:
-        return bool(L.llama_vocab_is_eog(self.vocab, token))
+        return token in self._eog
 
     # -- decoding ---------------------------------------------------------------------
     def decode(self, entries: list[tuple[int, int, int, bool]]) -> None:
