@@ -148,7 +148,7 @@ async def chat_usage(
 ) -> tuple[str, int, int]:
     messages = [{"role": "system", "content": SYSTEM_PROMPT}, *ask(topic)]
     r = await client.chat.completions.create(
-        model=model, messages=messages, max_tokens=24, temperature=0
+        model=model, messages=messages, max_tokens=16, temperature=0
     )
     cached = r.usage.prompt_tokens_details.cached_tokens
     return r.choices[0].message.content, r.usage.prompt_tokens, cached
