@@ -242,3 +242,18 @@ async def test_generation_on_an_embedding_model_or_reranker_is_a_400(fake, facts
         )
         assert error["code"] == "model_not_generative"
     assert engine.requests == []
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/v1/messages", {"max_tokens": 8, "messages": [{"role": "user", "content": "hi"}]}),
+        ("/v1/responses", {"input": "hi"}),
+    ],
+)
+async def test_the_other_dialects_refuse_generation_on_an_embedding_model(fake, path, body):
+    async with fake(FakeEngine(facts=PoolingFacts("mean", True, 8, 64))) as (client, engine):
+        r = await client.post(path, json={"model": "fake-model", **body})
+    assert r.status_code == 400, r.text
+    assert "'fake-model' is an embedding model" in r.text
+    assert engine.requests == []

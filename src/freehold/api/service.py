@@ -242,6 +242,7 @@ class Service:
         the template rendered, the think block planned (400s for bad reasoning fields or
         messages the template rejects)."""
         model = await self.model(turn.model)
+        model.require_generative()
         _refuse_until_tools(turn)
         return await asyncio.to_thread(self._plan, turn, model, request_id)  # template: slow
 
