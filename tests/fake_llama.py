@@ -26,7 +26,7 @@ from freehold.config import Settings
 from freehold.engine.backend import DecodeError
 from freehold.engine.engine import LlamaEngine
 from freehold.engine.llama import BackendConfig
-from freehold.engine.types import GenerationRequest, ModelInfo
+from freehold.engine.types import GenerationRequest, ModelInfo, TokenLogprob
 
 EOG = 0
 ALWAYS = range(1, 1 << 30)
@@ -138,10 +138,14 @@ class FakeLlama:
         self.samplers.add(sampler)
         return sampler
 
-    def sample(self, sampler: FakeSampler, index: int) -> int:
+    def sample(self, sampler: FakeSampler, index: int, constrained: bool = False) -> int:
         self._call("sample")
         assert self._logits[index] >= 0, f"no logits at batch index {index}"
         return sampler.next()
+
+    def token_logprob(self, index: int, token: int, top: int) -> TokenLogprob:
+        text = self.piece(token).decode(errors="replace")
+        return TokenLogprob(token, text, -1.0, self.piece(token))
 
     def free_sampler(self, sampler: FakeSampler) -> None:
         self._call("free_sampler")

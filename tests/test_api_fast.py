@@ -15,6 +15,15 @@ from freehold.engine.fake import FakeEngine
 pytestmark = pytest.mark.anyio
 CHAT = "/v1/chat/completions"
 HI = [{"role": "user", "content": "hi"}]
+TOOL = {"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}
+
+
+def named(name: str) -> dict[str, Any]:
+    return {"type": "function", "function": {"name": name}}
+
+
+def json_schema_format(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "json_schema", "json_schema": {"name": "s", "schema": schema}}
 
 
 def sse_events(text: str) -> list[Any]:
@@ -220,13 +229,46 @@ def _assert_error(
         ({"messages": HI, "temperature": 3}, 400, "temperature", "invalid_value"),
         ({"messages": []}, 400, "messages", "invalid_value"),
         ({"messages": [{"role": "wizard", "content": "x"}]}, 400, "messages.0.role", None),
-        ({"messages": HI, "n": 2}, 400, "n", "unsupported_parameter"),
-        ({"messages": HI, "logprobs": True}, 400, "logprobs", "unsupported_parameter"),
-        ({"messages": HI, "tools": [{"type": "function"}]}, 400, "tools", "unsupported_parameter"),
+        ({"messages": HI, "n": 2}, 400, "n", None),  # one slot
+        ({"messages": HI, "n": 0}, 400, "n", "invalid_value"),
+        ({"messages": HI, "logprobs": True, "top_logprobs": 21}, 400, "top_logprobs", None),
+        ({"messages": HI, "top_logprobs": 2}, 400, "top_logprobs", None),
+        ({"messages": HI, "tools": [{"type": "function"}]}, 400, "tools[0].function.name", None),
+        ({"messages": HI, "tools": [{"type": "retrieval"}]}, 400, "tools[0].type", None),
+        ({"messages": HI, "tools": [TOOL], "tool_choice": "sometimes"}, 400, "tool_choice", None),
         (
-            {"messages": HI, "response_format": {"type": "json_object"}},
+            {"messages": HI, "tools": [TOOL], "tool_choice": named("nope")},
             400,
-            "response_format",
+            "tool_choice",
+            None,
+        ),
+        ({"messages": HI, "tool_choice": "required"}, 400, "tool_choice", None),
+        ({"messages": HI, "response_format": {"type": "yaml"}}, 400, "response_format.type", None),
+        (
+            {"messages": HI, "response_format": {"type": "json_schema"}},
+            400,
+            "response_format.json_schema",
+            None,
+        ),
+        (
+            {
+                "messages": HI,
+                "response_format": json_schema_format({"type": "integer", "multipleOf": 3}),
+            },
+            400,
+            "response_format.json_schema.schema",
+            None,
+        ),
+        (
+            {"messages": HI, "grammar": "root ::= x", "response_format": {"type": "json_object"}},
+            400,
+            "grammar",
+            None,
+        ),
+        (
+            {"messages": HI, "functions": [TOOL["function"]]},
+            400,
+            "functions",
             "unsupported_parameter",
         ),
         ({"messages": HI, "mirostat": 2}, 400, "mirostat", "unsupported_parameter"),

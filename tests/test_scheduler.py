@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 import pytest
 from fake_llama import ALWAYS, FakeLlama
 
-from freehold.engine.scheduler import Job, Scheduler
+from freehold.engine.jobs import Job
+from freehold.engine.scheduler import Scheduler
 from freehold.engine.types import GenerationRequest, ReasoningPlan, SamplingParams, Usage
 from freehold.errors import FreeholdError
 

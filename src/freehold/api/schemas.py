@@ -84,10 +84,11 @@ class Sampling(BaseModel):
     keep_alive: float | str | None = None
     # LoRA adapters of the model for this request (see --lora), with their scales
     lora: list[LoraChoice] | None = None
-    # OpenAI fields freehold does not implement: refused when not at their default.
-    n: int | None = 1
+    n: int | None = Field(1, ge=1, le=128)
     logprobs: bool | int | None = None
     top_logprobs: int | None = None
+    # llama.cpp-style extension: a GBNF grammar the output must match
+    grammar: str | None = None
 
 
 class ChatCompletionRequest(Sampling):
@@ -101,13 +102,13 @@ class ChatCompletionRequest(Sampling):
     max_reasoning_tokens: int | None = Field(None, ge=0)
     thinking_token_budget: int | None = Field(None, ge=0)
     reasoning_format: str | None = None
-    # not implemented
     tools: list[dict[str, Any]] | None = None
     tool_choice: str | dict[str, Any] | None = None
     parallel_tool_calls: bool | None = None
+    response_format: dict[str, Any] | None = None
+    # not implemented
     functions: list[dict[str, Any]] | None = None
     function_call: str | dict[str, Any] | None = None
-    response_format: dict[str, Any] | None = None
     audio: dict[str, Any] | None = None
     modalities: list[str] | None = None
     prediction: dict[str, Any] | None = None

@@ -15,11 +15,14 @@ from freehold.api import translate as tr
 from freehold.api.images import chat_images
 from freehold.api.metrics import Metrics
 from freehold.api.model_options import choose_adapters, parse_keep_alive
+from freehold.api.openai_tools import output_plan, response_grammar
 from freehold.api.openai_wire import PartShape
 from freehold.api.schemas import ChatCompletionRequest, CompletionRequest
 from freehold.api.turn import Turn
 from freehold.chat import reasoning
 from freehold.chat.template import choose_template, render
+from freehold.chat.tools.formats import ToolFormat, detect_tool_format, template_takes_tools
+from freehold.chat.tools.plan import OutputPlan
 from freehold.config import Settings
 from freehold.engine.pooling import refuse_generation
 from freehold.engine.registry import Entry, Registry
@@ -58,6 +61,7 @@ class ModelView:
     settings: Settings
     template: str
     reasoning_format: reasoning.ReasoningFormat | None
+    tool_format: ToolFormat
 
     @property
     def id(self) -> str:
@@ -67,6 +71,10 @@ class ModelView:
         return {
             **reasoning.capabilities(self.reasoning_format, self.settings.reasoning),
             **self.pooling(),
+            "tools": True,
+            "tool_format": self.tool_format.name,
+            "structured_output": ["json_object", "json_schema", "grammar"],
+            "logprobs": True,
         }
 
     def pooling(self) -> dict[str, object]:
@@ -133,7 +141,8 @@ class Service:
             s = self.settings_for(entry)
             template = choose_template(info.chat_template, s.chat_template, s.fallback_template)
             fmt = reasoning.detect_reasoning(template)
-            self._views[key] = ModelView(entry, info, s, template, fmt)
+            tools = detect_tool_format(template)
+            self._views[key] = ModelView(entry, info, s, template, fmt, tools)
         return self._views[key]
 
     def check_started(self) -> None:
@@ -208,7 +217,7 @@ class Service:
         return await asyncio.to_thread(self._chat, body, model)  # a template may run long
 
     def _chat(self, body: ChatCompletionRequest, model: ModelView) -> Prepared:
-        s, fmt, info = model.settings, model.reasoning_format, model.info
+        s, fmt = model.settings, model.reasoning_format
         images = chat_images(body.messages, s, model.vision(), model.id)
         choice = reasoning.normalize(
             body.model_dump(exclude_none=True),
@@ -216,16 +225,8 @@ class Service:
             effort_budgets=s.reasoning_budgets,
             output_default=s.reasoning_format,
         )
-        kwargs = {**(body.chat_template_kwargs or {}), **reasoning.template_kwargs(choice, fmt)}
-        prompt = render(
-            model.template,
-            tr.message_dicts(body.messages),
-            bos_token=info.bos_token,
-            eos_token=info.eos_token,
-            add_generation_prompt=True,
-            **kwargs,
-        )
-        plan = reasoning.plan_prompt(prompt, choice, fmt)
+        out = output_plan(body, model.tool_format, template_takes_tools(model.template))
+        plan = reasoning.plan_prompt(self._render(body, model, choice, out), choice, fmt)
         think, shape = None, PartShape()
         if plan.fmt is not None:
             start, end = plan.fmt.start, plan.fmt.end
@@ -233,9 +234,32 @@ class Service:
                 start, end, plan.starts_inside, plan.budget, thinking=plan.thinking
             )
             shape = PartShape(plan.output, start, end)
-        prepared = self._prepare(body, plan.prompt, model, shape, think, special=fmt is not None)
+        special = fmt is not None or out.tool_format is not None
+        prepared = self._prepare(body, plan.prompt, model, shape, think, special, out)
         prepared.request = replace(prepared.request, images=images)
         return prepared
+
+    @staticmethod
+    def _render(
+        body: ChatCompletionRequest,
+        model: ModelView,
+        choice: reasoning.ReasoningChoice,
+        out: OutputPlan,
+    ) -> str:
+        kwargs = {
+            **(body.chat_template_kwargs or {}),
+            **reasoning.template_kwargs(choice, model.reasoning_format),
+        }
+        if out.template_tools is not None:
+            kwargs["tools"] = out.template_tools
+        return render(
+            model.template,
+            tr.with_system_note(tr.message_dicts(body.messages), out.system_note),
+            bos_token=model.info.bos_token,
+            eos_token=model.info.eos_token,
+            add_generation_prompt=True,
+            **kwargs,
+        )
 
     async def prepare(self, turn: Turn, request_id: str = "") -> Planned:
         """The engine request for ``turn`` on the model it names: reasoning normalised,
@@ -298,7 +322,9 @@ class Service:
         model = await self.model(body.model)
         model.require_generative()
         tr.refuse_unsupported(body)
-        return self._prepare(body, tr.completion_prompt(body.prompt), model, PartShape())
+        output = OutputPlan(grammar=response_grammar(None, body.grammar))
+        prompt = tr.completion_prompt(body.prompt)
+        return self._prepare(body, prompt, model, PartShape(), output=output)
 
     def _prepare(
         self,
@@ -308,6 +334,7 @@ class Service:
         shape: PartShape,
         think: ReasoningPlan | None = None,
         special: bool = False,
+        output: OutputPlan | None = None,
     ) -> Prepared:
         include_usage = not body.stream or bool(
             body.stream_options and body.stream_options.include_usage
@@ -316,7 +343,15 @@ class Service:
         named = self.registry.lookup(body.model)[1]
         adapters = choose_adapters(model.id, model.entry.spec.adapters, named, body.lora)
         shown = body.model if named is not None and body.model else model.id
-        meta = tr.ResponseMeta(model=shown, chat=chat, include_usage=include_usage)
+        output = output or OutputPlan()
+        meta = tr.ResponseMeta(
+            model=shown,
+            chat=chat,
+            include_usage=include_usage,
+            n=body.n or 1,
+            logprobs=tr.top_logprobs(body, chat),
+            prompt_chars=0 if chat else len(prompt),
+        )
         request = GenerationRequest(
             prompt=prompt,
             max_tokens=tr.max_tokens(body),
@@ -327,12 +362,17 @@ class Service:
             request_id=meta.id,
             timeout=body.t_max_predict_ms / 1000 if body.t_max_predict_ms else None,
             adapters=adapters,
+            tool_format=output.tool_format,
+            grammar=output.grammar,
+            logprobs=meta.logprobs,
+            n=meta.n,
         )
         return Prepared(request, meta, shape, model.entry, parse_keep_alive(body.keep_alive))
 
 
 def _refuse_until_tools(turn: Turn) -> None:
-    """Tools and output formats need the engine's grammars (issue 14's next slice)."""
+    """Tools and output formats: the engine has them (chat.tools.plan, used by chat
+    completions); these dialects' wire translations of tool calls are still to come."""
     if turn.tools and turn.tool_choice != "none":
         raise FreeholdError(
             "tools are not supported by freehold yet", param="tools", code="unsupported_parameter"

@@ -3,6 +3,7 @@ response envelope. (Engine parts → wire objects: ``openai_wire``.)"""
 
 from __future__ import annotations
 
+import json
 import re
 import time
 import uuid
@@ -28,14 +29,8 @@ FINGERPRINT = f"freehold-{__version__}"
 
 # OpenAI fields freehold does not implement, and the values that mean "not asked for".
 _UNSUPPORTED: dict[str, Callable[[Any], bool]] = {
-    "n": lambda v: v in (None, 1),
-    "logprobs": lambda v: not v,
-    "top_logprobs": lambda v: not v,
-    "tools": lambda v: not v,
-    "tool_choice": lambda v: v in (None, "none", "auto"),
     "functions": lambda v: not v,
     "function_call": lambda v: v in (None, "none", "auto"),
-    "response_format": lambda v: v is None or v.get("type") == "text",
     "audio": lambda v: v is None,
     "modalities": lambda v: v is None or v == ["text"],
     "prediction": lambda v: v is None,
@@ -109,7 +104,8 @@ def max_tokens(body: ChatCompletionRequest | CompletionRequest) -> int | None:
 
 def message_dicts(messages: Iterable[Message]) -> list[dict[str, Any]]:
     """Messages as chat templates expect them: text parts joined (an image part as the
-    engine's media marker), developer → system."""
+    engine's media marker), developer → system, tool-call arguments as objects (Hugging
+    Face templates render them with tojson)."""
     out = []
     for m in messages:
         d = m.model_dump(exclude_none=True)
@@ -119,8 +115,48 @@ def message_dicts(messages: Iterable[Message]) -> list[dict[str, Any]]:
             )
         d.setdefault("content", "")
         d["role"] = "system" if m.role == "developer" else m.role
+        if isinstance(d.get("tool_calls"), list):
+            d["tool_calls"] = [_template_call(c) for c in d["tool_calls"]]
         out.append(d)
     return out
+
+
+def _template_call(call: Any) -> Any:
+    fn = call.get("function") if isinstance(call, dict) else None
+    if not isinstance(fn, dict) or not isinstance(fn.get("arguments"), str):
+        return call
+    try:
+        args = json.loads(fn["arguments"])
+    except ValueError:
+        return call
+    return {**call, "function": {**fn, "arguments": args}}
+
+
+def with_system_note(messages: list[dict[str, Any]], note: str | None) -> list[dict[str, Any]]:
+    """``note`` added to the first system message (or as one before the others)."""
+    if not note:
+        return messages
+    if messages and messages[0]["role"] == "system":
+        first = {**messages[0], "content": f"{messages[0]['content']}\n\n{note}"}
+        return [first, *messages[1:]]
+    return [{"role": "system", "content": note}, *messages]
+
+
+def top_logprobs(body: Sampling, chat: bool) -> int | None:
+    """How many alternatives to report per token (None: no logprobs); 400 out of range."""
+    if chat:
+        if body.top_logprobs is not None and not body.logprobs:
+            raise bad_request("top_logprobs needs logprobs: true", "top_logprobs")
+        if not body.logprobs:
+            return None
+        count, limit, param = body.top_logprobs or 0, 20, "top_logprobs"
+    else:
+        if body.logprobs is None or body.logprobs is False:
+            return None
+        count, limit, param = int(body.logprobs), 5, "logprobs"
+    if not 0 <= count <= limit:
+        raise bad_request(f"{param} must be between 0 and {limit}", param)
+    return count
 
 
 def completion_prompt(prompt: str | list[str]) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from freehold.engine.types import GenerationRequest
+from freehold.engine.types import GenerationRequest, TokenLogprob
 
 
 class DecodeError(RuntimeError):
@@ -48,9 +48,16 @@ class Backend(Protocol):
         ...
 
     def make_sampler(self, request: GenerationRequest) -> Any:
-        """The sampler of one slot for ``request`` (its sampling parameters, grammar)."""
+        """The sampler of one slot for ``request`` (its sampling parameters, grammar);
+        a FreeholdError (400) when the request's grammar cannot be parsed."""
         ...
 
-    def sample(self, sampler: Any, batch_index: int) -> int: ...
+    def sample(self, sampler: Any, batch_index: int, constrained: bool = False) -> int:
+        """The next token; ``constrained``: held to the request's grammar."""
+        ...
+
+    def token_logprob(self, batch_index: int, token: int, top: int) -> TokenLogprob:
+        """``token``'s log-probability at ``batch_index`` and the ``top`` alternatives."""
+        ...
 
     def free_sampler(self, sampler: Any) -> None: ...

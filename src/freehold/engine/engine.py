@@ -8,13 +8,14 @@ from collections.abc import AsyncGenerator, Callable
 from pathlib import Path
 from typing import Any
 
+from freehold.engine.jobs import Job, make_job
 from freehold.engine.llama import BackendConfig, LlamaBackend
 from freehold.engine.llama_pooling import LlamaPoolingContext, pooling_facts, rank_format
 from freehold.engine.llama_vision import VisionProjector
 from freehold.engine.lora import Adapter
 from freehold.engine.pooler import Pooler
 from freehold.engine.pooling import PoolingWorker
-from freehold.engine.scheduler import Job, Scheduler, make_job
+from freehold.engine.scheduler import Scheduler
 from freehold.engine.types import Chunk, GenerationRequest, ModelInfo
 from freehold.engine.vocab import Vocab
 from freehold.errors import FreeholdError

@@ -16,10 +16,17 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from freehold.engine.fake_pooling import FAKE_RANK_FORMAT, FakePoolingContext, FakeVocab
+from freehold.engine.jobs import make_job
 from freehold.engine.pooler import Pooler
 from freehold.engine.pooling import PoolingFacts, PoolingWorker
-from freehold.engine.scheduler import Scheduler, make_job
-from freehold.engine.types import Chunk, GenerationRequest, ModelInfo
+from freehold.engine.scheduler import Scheduler
+from freehold.engine.types import (
+    Chunk,
+    GenerationRequest,
+    ModelInfo,
+    TokenLogprob,
+    TopLogprob,
+)
 
 Script = list[bytes | str]
 EOS = 0
@@ -44,6 +51,7 @@ class FakeBackend:
         self.decoded: list[list[tuple[int, int, int, bool]]] = []
         self.adapters: tuple[tuple[str, float], ...] = ()
         self.decoded_adapters: list[tuple[tuple[str, float], ...]] = []
+        self.copies: list[tuple[int, int]] = []
 
     def _id(self, piece: bytes) -> int:
         if piece not in self._ids:
@@ -74,19 +82,28 @@ class FakeBackend:
         pass
 
     def copy_seq(self, src: int, dst: int) -> None:
-        pass
+        self.copies.append((src, dst))
 
     def make_sampler(self, request: GenerationRequest) -> Iterator[int]:
         pieces = self._script_for(request)
         tokens = [self._id(p.encode() if isinstance(p, str) else p) for p in pieces]
         return iter([*tokens, EOS] if self._eos else tokens)
 
-    def sample(self, sampler: Iterator[int], batch_index: int) -> int:
+    def sample(self, sampler: Iterator[int], batch_index: int, constrained: bool = False) -> int:
         # past the end of a script without EOS the model "says nothing" until max_tokens
         return next(sampler, self._id(b""))
 
     def free_sampler(self, sampler: Iterator[int]) -> None:
         pass
+
+    def token_logprob(self, batch_index: int, token: int, top: int) -> TokenLogprob:
+        """The script's token is always the likeliest (-0.25); "~" follows (-2.5), then
+        "~~", "~~~" ... one nat apart."""
+        piece = self.piece(token)
+        text = piece.decode("utf-8", errors="replace")
+        alts = [TopLogprob(text, -0.25, piece)]
+        alts += [TopLogprob("~" * i, -1.5 - i, b"~" * i) for i in range(1, top)]
+        return TokenLogprob(token, text, -0.25, piece, tuple(alts[:top]))
 
 
 @dataclass

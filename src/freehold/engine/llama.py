@@ -8,7 +8,6 @@ from __future__ import annotations
 import ctypes
 import logging
 import os
-import random
 import sys
 from collections.abc import Sequence
 from contextlib import nullcontext
@@ -22,10 +21,11 @@ import numpy as np
 from freehold.engine.amx_probe import resolve_repack
 from freehold.engine.backend import DecodeError
 from freehold.engine.cpu import Repack
+from freehold.engine.llama_sampling import Sampling, SlotSampler
 from freehold.engine.lora import Adapter, AdapterChoice
 from freehold.engine.pooling import pooling_name
 from freehold.engine.turns import DecodeTurns
-from freehold.engine.types import GenerationRequest, ModelInfo
+from freehold.engine.types import GenerationRequest, ModelInfo, TokenLogprob, TopLogprob
 
 log = logging.getLogger(__name__)
 
@@ -187,6 +187,7 @@ class LlamaBackend:
         self._eog = frozenset(self.eog_tokens)  # a set lookup, not a ctypes call per token
         # the longest token: a prompt of more bytes than n_ctx times this cannot fit
         self.max_token_bytes = self._longest_piece()
+        self.sampling = Sampling(self.ctx, self.vocab, self.n_vocab, self.eog_tokens)
 
     # -- model facts ------------------------------------------------------------------
     def meta(self, key: str) -> str | None:
@@ -314,47 +315,28 @@ class LlamaBackend:
         L.llama_memory_seq_rm(self.memory, dst, -1, -1)
         L.llama_memory_seq_cp(self.memory, src, dst, -1, -1)
 
-    # -- sampling ---------------------------------------------------------------------
-    def make_sampler(self, request: GenerationRequest) -> ctypes.c_void_p:
-        params = request.sampling
-        chain = L.llama_sampler_chain_init(L.llama_sampler_chain_default_params())
-        add = L.llama_sampler_chain_add
-        bias = dict(params.logit_bias)
-        if params.ignore_eos:
-            bias.update((t, float("-inf")) for t in self.eog_tokens)
-        if bias:
-            biases = (L.llama_logit_bias * len(bias))()
-            for i, (tok, bias_value) in enumerate(bias.items()):
-                biases[i] = L.llama_logit_bias(token=tok, bias=bias_value)
-            add(chain, L.llama_sampler_init_logit_bias(self.n_vocab, len(biases), biases))
-        if params.repeat_penalty != 1.0 or params.frequency_penalty or params.presence_penalty:
-            add(
-                chain,
-                L.llama_sampler_init_penalties(
-                    self.n_vocab,  # this llama.cpp's signature starts with n_vocab
-                    params.repeat_last_n,
-                    params.repeat_penalty,
-                    params.frequency_penalty,
-                    params.presence_penalty,
-                ),
-            )
-        if params.temperature <= 0:
-            add(chain, L.llama_sampler_init_greedy())
-            return chain
-        if params.top_k > 0:
-            add(chain, L.llama_sampler_init_top_k(params.top_k))
-        add(chain, L.llama_sampler_init_top_p(params.top_p, 1))
-        add(chain, L.llama_sampler_init_min_p(params.min_p, 1))
-        add(chain, L.llama_sampler_init_temp(params.temperature))
-        seed = params.seed if params.seed is not None else random.getrandbits(32)
-        add(chain, L.llama_sampler_init_dist(seed & 0xFFFFFFFF))
-        return chain
+    # -- sampling (llama_sampling.py) -------------------------------------------------
+    def make_sampler(self, request: GenerationRequest) -> SlotSampler:
+        return self.sampling.make(request)
 
-    def sample(self, sampler: ctypes.c_void_p, batch_index: int) -> int:
-        return int(L.llama_sampler_sample(sampler, self.ctx, batch_index))
+    def sample(self, sampler: SlotSampler, batch_index: int, constrained: bool = False) -> int:
+        return self.sampling.sample(sampler, batch_index, constrained)
 
-    def free_sampler(self, sampler: ctypes.c_void_p) -> None:
-        L.llama_sampler_free(sampler)
+    def free_sampler(self, sampler: SlotSampler) -> None:
+        self.sampling.free(sampler)
+
+    def token_logprob(self, batch_index: int, token: int, top: int) -> TokenLogprob:
+        logprob, best = self.sampling.logprobs(batch_index, token, top)
+        return TokenLogprob(
+            token,
+            self._text(token),
+            logprob,
+            self.piece(token, True),
+            tuple(TopLogprob(self._text(t), lp, self.piece(t, True)) for t, lp in best),
+        )
+
+    def _text(self, token: int) -> str:
+        return self.piece(token, True).decode("utf-8", errors="replace")
 
     # -- LoRA adapters ----------------------------------------------------------------
     def load_adapters(self, adapters: tuple[Adapter, ...]) -> None:

@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from freehold.engine.parser import OutputParser, ToolParser
+from freehold.chat.tools.formats import FORMATS
+from freehold.engine.parser import OutputParser
 from freehold.engine.reasoning_budget import ThinkBudget
 from freehold.engine.textstream import StopMatcher, Utf8Stream
 from freehold.engine.types import FinishReason, GenerationRequest, Part, TokenLogprob
@@ -31,12 +32,15 @@ class OutputState:
     stops: StopMatcher
     utf8: Utf8Stream = field(default_factory=Utf8Stream)
     generated: int = 0
+    tail: str = ""  # the end of the generated text, before stop strings hold any back
 
     def on_token(self, piece: bytes, eog: bool) -> Step:
         if eog:
             return Step(self.flush(), "stop")
         self.generated += 1
-        safe, stopped = self.stops.feed(self.utf8.feed(piece))
+        text = self.utf8.feed(piece)
+        self.tail = (self.tail + text)[-64:]
+        safe, stopped = self.stops.feed(text)
         if stopped:
             return Step(safe, "stop")
         if self.generated >= self.max_tokens:
@@ -59,18 +63,29 @@ class Decoded:
 
 
 class SlotOutput:
-    """A slot's whole output side: text, one parser (reasoning + tool calls), the budget."""
+    """A slot's whole output side: text, one parser (reasoning + tool calls), the budget,
+    and whether the request's grammar constrains the next token (``constrained``)."""
 
-    def __init__(
-        self,
-        request: GenerationRequest,
-        max_tokens: int,
-        tokenize: Tokenize,
-        tools: ToolParser | None = None,
-    ) -> None:
+    def __init__(self, request: GenerationRequest, max_tokens: int, tokenize: Tokenize) -> None:
         self.text = OutputState(max_tokens, StopMatcher(request.stop))
-        self.parser = OutputParser(request.reasoning, tools)
+        fmt = FORMATS[request.tool_format] if request.tool_format else None
+        self.parser = OutputParser(request.reasoning, fmt.parser() if fmt else None)
         self.think = ThinkBudget.for_request(request, max_tokens, tokenize, self.parser.splitter)
+        self._grammar = request.grammar
+        self._trigger = fmt.trigger if fmt else ""
+        self.constrained = False
+        self._update_constraint()
+
+    def _update_constraint(self) -> None:
+        """A grammar applies from the first token outside thinking; a lazy one once the
+        tool parser has read a call's opening marker, ending exactly at a token's end."""
+        grammar, tools = self._grammar, self.parser.tools
+        if grammar is None or self.constrained or self.parser.inside:
+            return
+        if not grammar.lazy:
+            self.constrained = True
+        elif tools is not None and tools.in_call and self._trigger:
+            self.constrained = self.text.tail.endswith(self._trigger)
 
     @property
     def reasoning_tokens(self) -> int:
@@ -92,6 +107,7 @@ class SlotOutput:
         was_inside = self.parser.inside
         parts = self.parser.feed(step.text, None if eog else token, logprob)
         forced = self.think.after_token(was_inside) if self.think and not eog else []
+        self._update_constraint()
         if step.finish is None:
             return Decoded(parts, None, forced)
         parts += self.parser.finish()

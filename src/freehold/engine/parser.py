@@ -14,20 +14,17 @@ from typing import Protocol
 
 from freehold.chat.reasoning_stream import Event, ThinkSplitter
 from freehold.chat.reasoning_tracker import format_for_markers
+from freehold.chat.tools.parsers import Piece
 from freehold.engine.types import Part, ReasoningPlan, TokenLogprob, ToolCall
 
 
-class ParsedCall(Protocol):
-    name: str
-    arguments: str
-
-
 class ToolParser(Protocol):
-    """A family's tool-call parser: answer text in, text and parsed calls out."""
+    """A family's tool-call parser (``chat.tools.parsers.MarkedCalls``): answer text in,
+    text and parsed calls out."""
 
-    def feed(self, text: str) -> list[str | ParsedCall]: ...
+    def feed(self, text: str) -> list[Piece]: ...
 
-    def finish(self) -> list[str | ParsedCall]: ...
+    def finish(self) -> list[Piece]: ...
 
     @property
     def in_call(self) -> bool:
@@ -92,7 +89,7 @@ class OutputParser:
             parts += self._tool_parts(self.tools.finish())
         return parts
 
-    def _tool_parts(self, pieces: list[str | ParsedCall]) -> list[Part]:
+    def _tool_parts(self, pieces: list[Piece]) -> list[Part]:
         parts: list[Part] = []
         for piece in pieces:
             if isinstance(piece, str):

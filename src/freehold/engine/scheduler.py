@@ -18,100 +18,28 @@ import queue
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import replace
 
 from freehold.engine.backend import Backend, DecodeError
+from freehold.engine.jobs import (
+    Job,
+    Slot,
+    internal_error,
+    made_with,
+    shutting_down,
+)
 from freehold.engine.lora import AdapterChoice
 from freehold.engine.output import SlotOutput
 from freehold.engine.prefix import place
-from freehold.engine.types import Chunk, GenerationRequest, Usage
+from freehold.engine.types import Chunk, Usage
 from freehold.engine.vision import first_image_token, leading_image_tokens
-from freehold.errors import FreeholdError
+from freehold.errors import FreeholdError, bad_request
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(eq=False)
-class Job:
-    request: GenerationRequest
-    prompt: list[int]
-    max_tokens: int
-    emit: Callable[[Chunk | BaseException], object]
-    cancelled: bool = False
-    submitted: float = field(default_factory=time.monotonic)
-    deadline: float = math.inf  # time.monotonic() by which it must end (--request-timeout)
-    images: dict[int, Any] = field(default_factory=dict)  # image token → its row (vision.py)
-
-
-def make_job(
-    request: GenerationRequest,
-    prompt: list[int],
-    n_ctx_slot: int,
-    emit: Callable[[Chunk | BaseException], object],
-    server_timeout: float = 0.0,
-) -> Job:
-    """The job for ``request``; a 400 when its prompt is empty or leaves no room in a
-    slot. ``server_timeout``: --request-timeout (0: none; the request may ask for less)."""
-    if not prompt:
-        raise FreeholdError(
-            "the prompt is empty (and this model adds no start token): send some text",
-            param="prompt",
-            code="empty_prompt",
-        )
-    room = n_ctx_slot - len(prompt)
-    if room <= 0:
-        raise FreeholdError(
-            f"this request has {len(prompt)} prompt tokens but the context of a slot is "
-            f"{n_ctx_slot} tokens; shorten the prompt or raise --ctx-size",
-            param="messages",
-            code="context_length_exceeded",
-        )
-    job = Job(request, prompt, min(request.max_tokens or room, room), emit)
-    if server_timeout:
-        job.deadline = job.submitted + server_timeout
-    return job
-
-
-@dataclass(eq=False)
-class Slot:
-    seq: int
-    cache: list[int] = field(default_factory=list)
-    job: Job | None = None
-    pending: list[int] = field(default_factory=list)
-    forced: list[int] = field(default_factory=list)
-    sampler: Any = None
-    out: SlotOutput | None = None
-    usage: Usage = field(default_factory=Usage)
-    last_used: float = 0.0
-    admitted: float = 0.0
-    order: int = 0  # admission number: the highest is the newest
-    adapters: AdapterChoice = ()  # the LoRA adapters its cached KV cells were made with
-
-    @property
-    def busy(self) -> bool:
-        return self.job is not None
-
-
-def made_with(adapters: AdapterChoice) -> Callable[[Slot], bool]:
-    """Whether a slot's cells were made with ``adapters``."""
-    return lambda slot: slot.adapters == adapters
-
-
-def internal_error(exc: BaseException) -> FreeholdError:
-    return FreeholdError(
-        f"internal error while generating: {type(exc).__name__}",
-        status=500,
-        type="server_error",
-        code="internal_error",
-    )
-
-
-def shutting_down() -> FreeholdError:
-    return FreeholdError(
-        "server shutting down", status=503, type="server_error", code="shutting_down"
-    )
+def _lru(slot: Slot) -> float:
+    return slot.last_used
 
 
 class Scheduler:
@@ -147,6 +75,12 @@ class Scheduler:
                 )
             if self._closed:
                 raise shutting_down()
+            if job.request.n > len(self.slots):
+                raise bad_request(
+                    f"n={job.request.n} choices need as many slots; this server has "
+                    f"{len(self.slots)} (--parallel)",
+                    "n",
+                )
             if self._inflight >= len(self.slots) + self.max_queue:
                 raise FreeholdError(
                     f"server busy: {len(self.slots)} slots in use and {self.max_queue} requests "
@@ -255,13 +189,15 @@ class Scheduler:
             if slot.job is not None and (draining or slot.job.deadline <= now):
                 assert slot.out is not None
                 step = slot.out.cut()
-                self._finish(slot, Chunk(step.parts, step.finish, slot.usage))
+                self._finish(slot, Chunk(step.parts, step.finish, index=slot.choice))
 
     def _admit(self) -> None:
         """Start waiting jobs in idle slots, oldest first; a job whose prefix a busy slot
-        is still computing waits for it (engine/prefix.py), the next ones may go ahead."""
+        is still computing waits for it (engine/prefix.py), the next ones may go ahead. A
+        job of n choices needs n idle slots at once: it waits at the head of the queue."""
         for job in list(self._waiting):
-            if all(s.busy for s in self.slots):
+            n = max(1, job.request.n)
+            if sum(not s.busy for s in self.slots) < n:
                 return
             # cells made with other LoRA adapters do not fit
             placement = place(job.prompt, self.slots, made_with(job.request.adapters))
@@ -270,43 +206,68 @@ class Scheduler:
             self._waiting.remove(job)
             best = placement.slot
             assert isinstance(best, Slot)
-            best.job = job
-            self._admissions += 1
-            best.order = self._admissions
+            idle = sorted((s for s in self.slots if not s.busy and s is not best), key=_lru)
+            group = [best, *idle[: n - 1]]
+            for slot in group:
+                slot.job = job
+                self._admissions += 1
+                slot.order = self._admissions
+            job.running = len(group)
+            job.usage = Usage(prompt_tokens=len(job.prompt), cached_tokens=placement.reuse)
             try:
                 if isinstance(placement.source, Slot):
                     self._copy_prefix(placement.source, best)
-                self._start(best, job, placement.reuse)
+                for choice, slot in enumerate(group):
+                    self._start(slot, job, placement.reuse if choice == 0 else 0, choice)
+                best.siblings = group[1:]
+            except FreeholdError as exc:  # the request's own fault (a grammar that fails)
+                for slot in group:
+                    self._fail(slot, exc)
             except Exception as exc:
                 log.exception("%s: could not start", job.request.request_id)
-                self._fail(best, internal_error(exc), forget=True)
+                for slot in group:
+                    self._fail(slot, internal_error(exc), forget=True)
 
     def _copy_prefix(self, source: Slot, slot: Slot) -> None:
         """Give ``slot`` a copy of ``source``'s KV cells (made before the next decode)."""
         self.backend.copy_seq(source.seq, slot.seq)
         slot.cache = list(source.cache)
 
-    def _start(self, slot: Slot, job: Job, reuse: int) -> None:
+    def _start(self, slot: Slot, job: Job, reuse: int, choice: int = 0) -> None:
         if len(slot.cache) > reuse:
             self.backend.forget(slot.seq, reuse)
             del slot.cache[reuse:]
         req = job.request
-        slot.job = job
+        if choice and req.sampling.seed is not None:  # n > 1 with a seed: one per choice
+            req = replace(req, sampling=replace(req.sampling, seed=req.sampling.seed + choice))
+        slot.sampler = self.backend.make_sampler(req)  # a FreeholdError for a bad grammar
         slot.adapters = req.adapters
-        slot.pending = job.prompt[reuse:]
+        slot.choice = choice
+        slot.pending = job.prompt[reuse:] if choice == 0 else []
         slot.forced = []
-        slot.sampler = self.backend.make_sampler(req)
         slot.out = SlotOutput(req, job.max_tokens, self.backend.tokenize)
         slot.usage = Usage(prompt_tokens=len(job.prompt), cached_tokens=reuse)
         slot.admitted = time.monotonic()
         if req.timeout:  # the request's own limit counts from here, as llama-server's does
             job.deadline = min(job.deadline, slot.admitted + req.timeout)
 
+    def _fork(self, slot: Slot) -> list[Slot]:
+        """The prompt of ``slot`` is evaluated: its waiting siblings take a copy of its
+        KV cells (and sample from the same logits)."""
+        siblings, slot.siblings = slot.siblings, []
+        for sibling in siblings:
+            self.backend.copy_seq(slot.seq, sibling.seq)
+            sibling.cache = list(slot.cache)
+        return siblings
+
     def _step(self) -> None:
         entries: list[tuple[int, int, int, bool]] = []
         sampled: list[tuple[Slot, int]] = []
         batch: list[tuple[Slot, int, list[int]]] = []  # slot, cache length, pending before
-        active = self._adapter_group([s for s in self.slots if s.job is not None])
+        ready = [s for s in self.slots if s.job is not None and s.pending]
+        if not ready:  # only n > 1 siblings, waiting for their first slot
+            return
+        active = self._adapter_group(ready)
         if active[0].adapters != self._applied:  # a failure here fails every running job
             self.backend.use_adapters(active[0].adapters)
             self._applied = active[0].adapters
@@ -337,12 +298,15 @@ class Scheduler:
         except Exception as exc:
             self._decode_failed(batch, exc)
             return
-        for slot, index in sampled:
-            try:
-                self._on_logits(slot, index)
-            except Exception as exc:
-                log.exception("%s: failed after a decode", slot.job and slot.job.request.request_id)
-                self._fail(slot, internal_error(exc))
+        for first, index in sampled:
+            for slot in [first, *self._fork(first)]:
+                try:
+                    self._on_logits(slot, index)
+                except Exception as exc:
+                    log.exception(
+                        "%s: failed after a decode", slot.job and slot.job.request.request_id
+                    )
+                    self._fail(slot, internal_error(exc))
 
     def _decode_images(self, active: list[Slot]) -> list[Slot]:
         """Image rows cannot share a batch with tokens: each slot whose prompt goes on
@@ -375,14 +339,21 @@ class Scheduler:
     def _on_logits(self, slot: Slot, index: int) -> None:
         assert slot.job is not None and slot.out is not None
         forced = bool(slot.forced)
-        token = slot.forced.pop(0) if forced else self.backend.sample(slot.sampler, index)
+        request = slot.job.request
+        constrained = slot.out.constrained
+        token = (
+            slot.forced.pop(0) if forced else self.backend.sample(slot.sampler, index, constrained)
+        )
         if not forced and self.backend.is_eog(token):
             slot.forced = slot.out.close_instead_of_end()
             if slot.forced:
                 token, forced = slot.forced.pop(0), True
         eog = not forced and self.backend.is_eog(token)
-        piece = self.backend.piece(token, slot.job.request.special)
-        step = slot.out.on_token(token, piece, eog)
+        piece = self.backend.piece(token, request.special)
+        logprob = None
+        if request.logprobs is not None and not eog:
+            logprob = self.backend.token_logprob(index, token, request.logprobs)
+        step = slot.out.on_token(token, piece, eog, logprob)
         if not eog:
             slot.usage.completion_tokens += 1
             if slot.usage.completion_tokens == 1:
@@ -391,10 +362,11 @@ class Scheduler:
             slot.usage.reasoning_tokens = slot.out.reasoning_tokens
         if step.finish is not None:
             stop = slot.out.text.stops.matched
-            self._finish(slot, Chunk(step.parts, step.finish, slot.usage, stop_sequence=stop))
+            chunk = Chunk(step.parts, step.finish, index=slot.choice, stop_sequence=stop)
+            self._finish(slot, chunk)
             return
         if step.parts:
-            slot.job.emit(Chunk(step.parts))
+            slot.job.send(Chunk(step.parts, index=slot.choice))
         slot.pending = [token]
 
     def _log_first_token(self, slot: Slot) -> None:
@@ -413,19 +385,28 @@ class Scheduler:
     def _finish(
         self, slot: Slot, last: Chunk | None = None, error: BaseException | None = None
     ) -> None:
-        """End the slot's job: send ``last`` (or ``error``) unless it was cancelled."""
+        """End the slot's choice: send ``last`` (or ``error``) unless the job was cancelled
+        or answered; the job's last choice carries the usage of all and frees the job."""
         job = slot.job
         assert job is not None
+        job.running -= 1
+        job.usage.completion_tokens += slot.usage.completion_tokens
+        job.usage.reasoning_tokens += slot.usage.reasoning_tokens
         if error is not None:
-            job.emit(error)
-        elif not job.cancelled and last is not None:
-            job.emit(last)
+            job.send_error(error)
+        elif last is not None:
+            last.usage = job.usage if job.running == 0 else None
+            job.send(last)
         if slot.sampler is not None:
             self.backend.free_sampler(slot.sampler)
         slot.job, slot.sampler, slot.out = None, None, None
         slot.pending, slot.forced = [], []
         slot.last_used = time.monotonic()
-        self._release()
+        for sibling in slot.siblings:  # still waiting for this slot's prompt
+            self._finish(sibling, error=error)
+        slot.siblings = []
+        if job.running == 0:
+            self._release()
 
     def _fail(self, slot: Slot, error: FreeholdError, forget: bool = False) -> None:
         """Answer ``slot``'s job with ``error``; ``forget``: its KV cells are suspect."""

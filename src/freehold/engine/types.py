@@ -52,7 +52,31 @@ class ReasoningPlan:
 
 
 @dataclass(frozen=True)
+class Grammar:
+    """Constrained decoding: the output must match ``gbnf`` (llama.cpp GBNF, rule ``root``).
+
+    It applies from the first token outside a think block. ``lazy``: the output stays free
+    until the slot's tool parser has read a call's opening marker (at a token boundary);
+    the grammar then describes what follows that marker. ``param``: the request field it
+    came from, named in the 400 when llama.cpp cannot parse it.
+    """
+
+    gbnf: str
+    lazy: bool = False
+    param: str = "grammar"
+
+
+@dataclass(frozen=True)
 class GenerationRequest:
+    """One dialect-neutral generation: every API dialect translates into this.
+
+    ``tool_format``: parse tool calls out of the answer in this family's syntax (a key of
+    ``chat.tools.formats.FORMATS``; None: no tools, the answer is all content).
+    ``logprobs``: None, or the number of most likely alternatives (0-20) to report with
+    each generated token's log-probability. ``n``: choices generated from one prompt
+    evaluation (chunks carry their choice ``index``).
+    """
+
     prompt: str
     max_tokens: int | None = None
     sampling: SamplingParams = field(default_factory=SamplingParams)
@@ -69,6 +93,10 @@ class GenerationRequest:
     images: tuple[ImageInput, ...] = ()
     # LoRA adapters applied to this request: sorted (name, scale) pairs; () = the base model
     adapters: tuple[tuple[str, float], ...] = ()
+    tool_format: str | None = None
+    grammar: Grammar | None = None
+    logprobs: int | None = None
+    n: int = 1
 
 
 @dataclass

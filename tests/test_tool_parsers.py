@@ -1,0 +1,145 @@
+"""Tool-call parsers per template family, on recorded model output shapes, fed whole,
+character by character and at random split points (markers split across chunks)."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from freehold.chat.tools.formats import FORMATS, detect_tool_format
+from freehold.chat.tools.parsers import Call
+from freehold.engine.parser import OutputParser
+from freehold.engine.types import ReasoningPlan
+
+PARIS = Call("get_weather", '{"city": "Paris"}')
+ROME = Call("get_weather", '{"city": "Rome"}')
+DS = "<｜tool▁calls▁begin｜><｜tool▁call▁begin｜>"
+DS_END = "<｜tool▁call▁end｜><｜tool▁calls▁end｜>"
+
+CASES = [
+    (
+        "hermes",
+        'Let me check.\n<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n'
+        "</tool_call>",
+        ["Let me check.", PARIS],
+    ),
+    (
+        "hermes",
+        '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call>\n'
+        '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Rome"}}\n</tool_call>',
+        [PARIS, ROME],
+    ),
+    ("hermes", "<tool_call>\n{not json}\n</tool_call>", ["<tool_call>\n{not json}\n</tool_call>"]),
+    (
+        "hermes",
+        '<tool_call>\n{"name": "get_weather", "argu',
+        ['<tool_call>\n{"name": "get_weather", "argu'],
+    ),
+    ("hermes", "a <tool_ca b", ["a <tool_ca b"]),
+    (
+        "llama3",
+        '<|python_tag|>{"name": "get_weather", "parameters": {"city": "Paris"}}',
+        [PARIS],
+    ),
+    ("llama3", '{"name": "get_weather", "parameters": {"city": "Paris"}}', [PARIS]),
+    (
+        "mistral",
+        '[TOOL_CALLS][{"name": "get_weather", "arguments": {"city": "Paris"}}, '
+        '{"name": "get_weather", "arguments": {"city": "Rome"}}]',
+        [PARIS, ROME],
+    ),
+    ("mistral", '[TOOL_CALLS]get_weather[ARGS]{"city": "Paris"}', [PARIS]),
+    (
+        "harmony",
+        "<|start|>assistant<|channel|>commentary to=functions.get_weather <|constrain|>json"
+        '<|message|>{"city": "Paris"}<|call|>',
+        [PARIS],
+    ),
+    (
+        "deepseek",
+        f'{DS}function<｜tool▁sep｜>get_weather\n```json\n{{"city": "Paris"}}\n```{DS_END}',
+        [PARIS],
+    ),
+    ("deepseek", f'{DS}get_weather<｜tool▁sep｜>{{"city": "Paris"}}{DS_END}', [PARIS]),
+    ("functionary_v3_2", '>>>get_weather\n{"city": "Paris"}', [PARIS]),
+    ("functionary_v3_2", '>>>all\nSure.>>>get_weather\n{"city": "Paris"}', ["Sure.", PARIS]),
+    ("functionary_v3_1", '<function=get_weather>{"city": "Paris"}</function>', [PARIS]),
+    (
+        "generic",
+        '{"tool_calls": [{"name": "get_weather", "arguments": {"city": "Paris"}}]}',
+        [PARIS],
+    ),
+    ("generic", '{"response": "It is sunny."}', ["It is sunny."]),
+    ("generic", "plain words", ["plain words"]),
+]
+
+
+def chars(text: str) -> list[str]:
+    return list(text)
+
+
+def random_splits(text: str) -> list[str]:
+    rng = random.Random(len(text))
+    cuts = sorted(rng.sample(range(1, len(text)), min(6, len(text) - 1)))
+    return [text[a:b] for a, b in zip([0, *cuts], [*cuts, len(text)], strict=True)]
+
+
+def parse(family: str, pieces: list[str]) -> list[str | Call]:
+    parser = FORMATS[family].parser()
+    out = [p for piece in pieces for p in parser.feed(piece)] + parser.finish()
+    merged: list[str | Call] = []
+    for p in out:
+        if merged and isinstance(p, str) and isinstance(merged[-1], str):
+            merged[-1] += p
+        else:
+            merged.append(p)
+    return merged
+
+
+@pytest.mark.parametrize(
+    "feed", [lambda t: [t], chars, random_splits], ids=["whole", "chars", "random"]
+)
+@pytest.mark.parametrize(("family", "text", "expected"), CASES)
+def test_family_parsers(family, text, expected, feed) -> None:
+    got = [
+        Call(p.name, p.arguments.replace(" ", "")) if isinstance(p, Call) else p
+        for p in parse(family, feed(text))
+    ]
+    want = [
+        Call(c.name, c.arguments.replace(" ", "")) if isinstance(c, Call) else c for c in expected
+    ]
+    assert got == want
+
+
+@pytest.mark.parametrize(
+    ("template", "family"),
+    [
+        ("{{ '<tool_call>' }}{% if tools %}{% endif %}", "hermes"),
+        ("<|start_header_id|>ipython<|end_header_id|>{{ '<|python_tag|>' }}", "llama3"),
+        ("[AVAILABLE_TOOLS]{{ '[TOOL_CALLS]' }}", "mistral"),
+        ("<|start|>{{ '<|channel|>' }}", "harmony"),
+        ("{{ '<｜tool▁calls▁begin｜>' }}", "deepseek"),
+        ("{{ '>>>all' }}", "functionary_v3_2"),
+        ("<|start_header_id|>{{ '<function=' }}", "functionary_v3_1"),
+        ("{% for m in messages %}{{ m.content }}{% endfor %}", "generic"),
+        (None, "generic"),
+    ],
+)
+def test_family_is_detected_from_the_template(template, family) -> None:
+    assert detect_tool_format(template).name == family
+
+
+def test_a_call_inside_thinking_is_reasoning_not_a_call() -> None:
+    plan = ReasoningPlan("<think>", "</think>", starts_inside=True)
+    parser = OutputParser(plan, FORMATS["hermes"].parser(), new_id=lambda: "call_x")
+    text = (
+        "I could use <tool_call>get_weather</tool_call> here.</think>\n\n<tool_call>\n"
+        '{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call>'
+    )
+    parts = [p for ch in text for p in parser.feed(ch)] + parser.finish()
+    reasoning = "".join(p.text for p in parts if p.kind == "reasoning")
+    calls = [p.call for p in parts if p.kind == "tool_call"]
+    assert "<tool_call>get_weather</tool_call>" in reasoning
+    assert [(c.index, c.id, c.name) for c in calls if c] == [(0, "call_x", "get_weather")]
+    assert not [p for p in parts if p.kind == "content"]
