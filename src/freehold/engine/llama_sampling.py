@@ -4,12 +4,12 @@ grammar, and the log-probabilities of generated tokens.
 A grammar is not part of the chain: like llama.cpp's own common sampler, the token is
 first sampled freely and checked against the grammar (one candidate, cheap). When the
 grammar rejects it, the logits go through the chain's truncation (bias, penalties, top-k
-capped at ``CASCADE_TOP_K``, top-p, min-p, temperature), the grammar masks those few
-candidates and one is drawn from them; only when none of them is allowed does the grammar
-mask the whole vocabulary (measured at ~120 ms a token for a JSON schema over SmolLM2's
-49,152 tokens on a busy 2-core machine, against ~1 ms for the few candidates: see
-bench/RESULTS.md). A token the grammar has not allowed is never accepted into it
-(llama.cpp aborts on that).
+capped at ``CASCADE_TOP_K``), the grammar masks those candidates and the rest of the chain
+(top-p, min-p, temperature, the draw) picks among the allowed ones; only when none of
+them is allowed does the grammar mask the whole vocabulary (measured at ~120 ms a token
+for a JSON schema over SmolLM2's 49,152 tokens on a busy 2-core machine, against ~1 ms
+for one candidate: see bench/RESULTS.md). A token the grammar has not allowed is never
+accepted into it (llama.cpp aborts on that).
 """
 
 from __future__ import annotations
@@ -46,10 +46,20 @@ class SlotSampler:
 def make_chain(
     params: SamplingParams, n_vocab: int, eog_tokens: list[int], part: str = "all"
 ) -> Any:
-    """The sampler chain for ``params``: ``all``, or its ``truncate`` or ``pick`` part."""
+    """The sampler chain for ``params``: ``all`` of it, or its two halves around a
+    grammar: ``truncate`` (bias, penalties, top-k capped at CASCADE_TOP_K) and ``pick``
+    (top-p, min-p, temperature, the draw; greedy at temperature 0)."""
     chain = L.llama_sampler_chain_init(L.llama_sampler_chain_default_params())
-    if part == "pick":
-        return _add_pick(chain, params)
+    if part in ("all", "truncate"):
+        _add_truncate(chain, params, n_vocab, eog_tokens, cap=part == "truncate")
+    if part in ("all", "pick"):
+        _add_pick(chain, params)
+    return chain
+
+
+def _add_truncate(
+    chain: Any, params: SamplingParams, n_vocab: int, eog_tokens: list[int], cap: bool
+) -> None:
     add = L.llama_sampler_chain_add
     bias = dict(params.logit_bias)
     if params.ignore_eos:
@@ -70,29 +80,23 @@ def make_chain(
                 params.presence_penalty,
             ),
         )
-    top_k = params.top_k
-    if part == "truncate":
+    top_k = params.top_k if params.temperature > 0 else 0  # greedy needs no top-k
+    if cap:
         top_k = min(top_k, CASCADE_TOP_K) if top_k > 0 else CASCADE_TOP_K
-    if params.temperature <= 0:
-        if part == "truncate":
-            add(chain, L.llama_sampler_init_top_k(top_k))
-            return chain
-        return _add_pick(chain, params) if part == "all" else chain
     if top_k > 0:
         add(chain, L.llama_sampler_init_top_k(top_k))
+
+
+def _add_pick(chain: Any, params: SamplingParams) -> None:
+    add = L.llama_sampler_chain_add
+    if params.temperature <= 0:
+        add(chain, L.llama_sampler_init_greedy())
+        return
     add(chain, L.llama_sampler_init_top_p(params.top_p, 1))
     add(chain, L.llama_sampler_init_min_p(params.min_p, 1))
     add(chain, L.llama_sampler_init_temp(params.temperature))
-    return _add_pick(chain, params) if part == "all" else chain
-
-
-def _add_pick(chain: Any, params: SamplingParams) -> Any:
-    if params.temperature <= 0:
-        L.llama_sampler_chain_add(chain, L.llama_sampler_init_greedy())
-    else:
-        seed = params.seed if params.seed is not None else random.getrandbits(32)
-        L.llama_sampler_chain_add(chain, L.llama_sampler_init_dist(seed & 0xFFFFFFFF))
-    return chain
+    seed = params.seed if params.seed is not None else random.getrandbits(32)
+    add(chain, L.llama_sampler_init_dist(seed & 0xFFFFFFFF))
 
 
 class Sampling:
