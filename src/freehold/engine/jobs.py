@@ -120,14 +120,3 @@ def shutting_down() -> FreeholdError:
     return FreeholdError(
         "server shutting down", status=503, type="server_error", code="shutting_down"
     )
-
-
-def queue_timeout(job: Job) -> FreeholdError:
-    return FreeholdError(
-        f"the request ran out of time after {time.monotonic() - job.submitted:.1f} s waiting "
-        "for a slot (--request-timeout); retry later",
-        status=503,
-        type="server_error",
-        code="request_timeout",
-        headers={"Retry-After": "1"},
-    )
