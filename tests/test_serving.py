@@ -87,6 +87,19 @@ def test_body_dribbled_gets_408_then_cut_off(server):
     assert server.health().status_code == 200
 
 
+def test_a_late_body_on_an_anthropic_route_gets_anthropics_error_shape(server):
+    with _connect(server) as sock:
+        head = (
+            b"POST /v1/messages HTTP/1.1\r\nHost: x\r\n"
+            b"Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n"
+        )
+        received, _ = _dribble_until_closed(sock, [head] + [b" "] * 40)
+    status, _, body = received.partition(b"\r\n\r\n")
+    assert status.startswith(b"HTTP/1.1 408")
+    error = json.loads(body)
+    assert error["type"] == "error" and "did not arrive in time" in error["error"]["message"]
+
+
 def test_idle_connection_is_closed_and_a_prompt_client_is_served(server):
     with _connect(server) as sock:
         start = time.monotonic()

@@ -15,7 +15,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import signal
 import threading
@@ -28,18 +27,19 @@ import uvicorn
 from fastapi import FastAPI
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from freehold.api.errors import error_response
 from freehold.config import Settings
 from freehold.errors import FreeholdError
 
 log = logging.getLogger(__name__)
 
 
-def _timeout_response() -> bytes:
-    body = json.dumps(
-        FreeholdError(
-            "the request body did not arrive in time", status=408, code="request_timeout"
-        ).to_dict()
-    ).encode()
+def _timeout_response(path: str) -> bytes:
+    """A raw 408 in the error dialect of the route at ``path``."""
+    error = FreeholdError(
+        "the request body did not arrive in time", status=408, code="request_timeout"
+    )
+    body = bytes(error_response(error, path).body)
     head = (
         "HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\n"
         f"content-length: {len(body)}\r\nconnection: close\r\n\r\n"
@@ -97,7 +97,7 @@ class ClientDeadlines(H11Protocol):
         cycle = self.cycle
         if cycle is not None and not cycle.response_complete:
             if in_body and not cycle.response_started:
-                self.transport.write(_timeout_response())
+                self.transport.write(_timeout_response(cycle.scope["path"]))
             cycle.disconnected = True  # the app sees a client that left
             cycle.message_event.set()
         self.transport.close()
