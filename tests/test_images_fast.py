@@ -136,3 +136,58 @@ async def test_http_image_urls_are_fetched_when_allowed_within_the_size_limit(fa
     assert ok.status_code == 200, ok.text
     assert (engine.requests[-1].images[0].width, engine.requests[-1].images[0].height) == (64, 64)
     assert over.status_code == 400 and "--max-image-bytes" in over.json()["error"]["message"]
+
+
+def anthropic_image(data: bytes) -> dict:
+    source = {"type": "base64", "media_type": "image/png", "data": base64.b64encode(data).decode()}
+    return {"type": "image", "source": source}
+
+
+async def test_anthropic_image_blocks_reach_the_engine(fake):
+    content = [{"type": "text", "text": "What is this?"}, anthropic_image(image_bytes(size=(3, 2)))]
+    body = {
+        "model": "fake-model",
+        "max_tokens": 8,
+        "messages": [{"role": "user", "content": content}],
+    }
+    async with fake(FakeEngine(vision=True)) as (client, engine):
+        r = await client.post("/v1/messages", json=body)
+    assert r.status_code == 200, r.text
+    request = engine.requests[-1]
+    assert [(i.width, i.height) for i in request.images] == [(3, 2)]
+    assert request.prompt.count(MEDIA_MARKER) == 1
+
+
+async def test_responses_input_images_reach_the_engine(fake):
+    content = [
+        {"type": "input_text", "text": "What is this?"},
+        {"type": "input_image", "image_url": data_url(image_bytes(size=(4, 5)))},
+    ]
+    body = {"model": "fake-model", "input": [{"role": "user", "content": content}]}
+    async with fake(FakeEngine(vision=True)) as (client, engine):
+        r = await client.post("/v1/responses", json=body)
+    assert r.status_code == 200, r.text
+    assert [(i.width, i.height) for i in engine.requests[-1].images] == [(4, 5)]
+
+
+async def test_dialect_images_to_a_text_only_model_are_400s_naming_it(fake):
+    anthropic = {
+        "model": "fake-model",
+        "max_tokens": 8,
+        "messages": [{"role": "user", "content": [anthropic_image(image_bytes())]}],
+    }
+    responses = {
+        "input": [
+            {
+                "role": "user",
+                "content": [{"type": "input_image", "image_url": data_url(image_bytes())}],
+            }
+        ]
+    }
+    async with fake() as (client, engine):
+        a = await client.post("/v1/messages", json=anthropic)
+        b = await client.post("/v1/responses", json=responses)
+    for r in (a, b):
+        assert r.status_code == 400, r.text
+        assert "'fake-model' does not take images" in r.text
+    assert engine.requests == []

@@ -43,11 +43,16 @@ def ask(client: openai.OpenAI, *urls: str, max_tokens: int = 16, text: str = "De
 
 
 @pytest.fixture(scope="module")
-def client(model_path, tmp_path_factory):
+def server(model_path, tmp_path_factory):
     mmproj = cached_mmproj_gguf(tmp_path_factory.getbasetemp() / "mmproj")
     log = tmp_path_factory.mktemp("vision") / "freehold.log"
     with smollm2_server(model_path, log, "-c", "2048", "-np", "2", "--mmproj", str(mmproj)) as srv:
-        yield openai.OpenAI(base_url=f"{srv.base_url}/v1", api_key="x", max_retries=0)
+        yield srv
+
+
+@pytest.fixture(scope="module")
+def client(server):
+    return openai.OpenAI(base_url=f"{server.base_url}/v1", api_key="x", max_retries=0)
 
 
 def test_models_say_vision(client):
@@ -115,3 +120,21 @@ def test_the_marker_text_without_an_image_is_a_400(client):
     with pytest.raises(openai.BadRequestError) as bad:
         ask(client, RED, text="see <__media__> here")
     assert "do not match" in bad.value.body["message"]
+
+
+def test_anthropic_image_blocks_go_the_same_way(server, client):
+    import anthropic
+
+    claude = anthropic.Anthropic(base_url=server.base_url, api_key="x", max_retries=0)
+    data = BLUE.split(",", 1)[1]
+    image = {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": data}}
+    content = [{"type": "text", "text": "Describe it."}, image]
+    r = claude.messages.create(
+        model="smollm2",
+        max_tokens=16,
+        extra_body={"temperature": 0},
+        messages=[{"role": "user", "content": content}],
+    )
+    chat = ask(client, BLUE)
+    assert r.usage.input_tokens == chat.usage.prompt_tokens  # the same prompt, image included
+    assert r.content[0].text == chat.choices[0].message.content

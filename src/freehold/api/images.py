@@ -13,6 +13,7 @@ import binascii
 import io
 import urllib.request
 from collections.abc import Iterable
+from typing import Any
 
 from PIL import Image, UnidentifiedImageError
 
@@ -39,7 +40,26 @@ def image_parts(messages: Iterable[Message]) -> list[tuple[str, ImagePart]]:
 def chat_images(
     messages: list[Message], settings: Settings, vision: bool, model: str
 ) -> tuple[ImageInput, ...]:
-    parts = image_parts(messages)
+    parts = [(param, part.url) for param, part in image_parts(messages)]
+    return load_images(parts, settings, vision, model)
+
+
+# The other dialects (Anthropic Messages, Responses) write a media marker in a message's
+# text and list the image's (param, url) under this key of the template-ready message.
+IMAGES_KEY = "images"
+
+
+def turn_images(
+    messages: Iterable[dict[str, Any]], settings: Settings, vision: bool, model: str
+) -> tuple[ImageInput, ...]:
+    parts = [tuple(pair) for m in messages for pair in m.get(IMAGES_KEY, ())]
+    return load_images(parts, settings, vision, model)  # type: ignore[arg-type]
+
+
+def load_images(
+    parts: list[tuple[str, str]], settings: Settings, vision: bool, model: str
+) -> tuple[ImageInput, ...]:
+    """Each (param, url) fetched and decoded; a 400 naming the model without a projector."""
     if parts and not vision:
         raise bad_request(
             f"the model '{model}' does not take images (it has no vision projector; "
@@ -47,7 +67,7 @@ def chat_images(
             param=parts[0][0],
             code="model_not_vision",
         )
-    return tuple(load_image(part.url, settings, param) for param, part in parts)
+    return tuple(load_image(url, settings, param) for param, url in parts)
 
 
 def load_image(url: str, settings: Settings, param: str) -> ImageInput:

@@ -12,7 +12,7 @@ from contextlib import aclosing, asynccontextmanager
 from dataclasses import dataclass, replace
 
 from freehold.api import translate as tr
-from freehold.api.images import chat_images
+from freehold.api.images import chat_images, turn_images
 from freehold.api.metrics import Metrics
 from freehold.api.model_options import choose_adapters, parse_keep_alive
 from freehold.api.openai_tools import output_plan, response_grammar
@@ -295,7 +295,9 @@ class Service:
             think = ReasoningPlan(
                 start, end, plan.starts_inside, plan.budget, thinking=plan.thinking
             )
+        images = turn_images(turn.messages, s, model.vision(), model.id)
         request = GenerationRequest(
+            images=images,
             prompt=plan.prompt + turn.prefill,
             max_tokens=turn.max_tokens,
             sampling=turn.sampling,

@@ -15,8 +15,10 @@ from freehold.api.anthropic.schemas import (
     ToolResultBlock,
     ToolUseBlock,
 )
+from freehold.api.images import IMAGES_KEY
 from freehold.api.turn import Message, Turn
 from freehold.engine.types import SamplingParams
+from freehold.engine.vision import MEDIA_MARKER
 from freehold.errors import bad_request
 
 TOOL_CHOICES = {"auto": "auto", "any": "required", "none": "none"}
@@ -131,10 +133,14 @@ def _message(message: MessageParam, param: str) -> list[Message]:
     texts: list[str] = []
     calls: list[dict[str, Any]] = []
     results: list[Message] = []
+    images: list[tuple[str, str]] = []
     for j, block in enumerate(message.content):
         where = f"{param}.{j}"
         if isinstance(block, TextBlock):
             texts.append(block.text)
+        elif isinstance(block, ImageBlock) and message.role == "user":
+            images.append((where, _image_url(block, where)))
+            texts.append(MEDIA_MARKER)
         elif isinstance(block, ToolUseBlock):
             _only(message, "assistant", block.type, where)
             calls.append(_call(block))
@@ -147,8 +153,19 @@ def _message(message: MessageParam, param: str) -> list[Message]:
     out = list(results)
     if texts or calls or not results:
         turn: Message = {"role": message.role, "content": "\n".join(texts)}
+        turn = {**turn, IMAGES_KEY: images} if images else turn
         out.append({**turn, "tool_calls": calls} if calls else turn)
     return out
+
+
+def _image_url(block: ImageBlock, where: str) -> str:
+    """An image block's source as a URL: base64 data becomes a data: URL."""
+    source = block.source
+    if source.get("type") == "base64" and isinstance(source.get("data"), str):
+        return f"data:{source.get('media_type', 'image/png')};base64,{source['data']}"
+    if source.get("type") == "url" and isinstance(source.get("url"), str):
+        return str(source["url"])
+    raise bad_request("an image source is base64 data or a url", f"{where}.source")
 
 
 def _only(message: MessageParam, role: str, kind: str, where: str) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 
 from pydantic import TypeAdapter
 
+from freehold.api.images import IMAGES_KEY
 from freehold.api.responses.schemas import (
     Content,
     FunctionCallItem,
@@ -17,11 +18,13 @@ from freehold.api.responses.schemas import (
     InputItem,
     ItemReference,
     MessageItem,
+    OtherContent,
     ResponsesRequest,
     TextContent,
 )
 from freehold.api.turn import Message, Turn
 from freehold.engine.types import SamplingParams
+from freehold.engine.vision import MEDIA_MARKER
 from freehold.errors import FreeholdError, bad_request
 
 _OUTPUT_AS_INPUT = TypeAdapter(list[InputItem])
@@ -107,7 +110,7 @@ def input_messages(items: str | list[InputItem]) -> list[Message]:
     for i, item in enumerate(items):
         if isinstance(item, MessageItem):
             role = "system" if item.role == "developer" else item.role
-            out.append({"role": role, "content": _text(item.content, f"input.{i}.content")})
+            out.append(_content_message(role, item.content, f"input.{i}.content"))
         elif isinstance(item, FunctionCallItem):
             _add_call(out, item, f"input.{i}.arguments")
         elif isinstance(item, FunctionCallOutputItem):
@@ -138,6 +141,23 @@ def _add_call(out: list[Message], item: FunctionCallItem, param: str) -> None:
         last["tool_calls"].append(call)
     else:
         out.append({"role": "assistant", "content": "", "tool_calls": [call]})
+
+
+def _content_message(role: str, content: str | list[Content], param: str) -> Message:
+    """A message item: its text, with a media marker for each ``input_image`` (listed
+    under IMAGES_KEY for the Service to decode)."""
+    if isinstance(content, str) or role != "user":
+        return {"role": role, "content": _text(content, param)}
+    texts, images = [], []
+    for j, part in enumerate(content):
+        url = (part.model_extra or {}).get("image_url")
+        if isinstance(part, OtherContent) and part.type == "input_image" and isinstance(url, str):
+            images.append((f"{param}.{j}", url))
+            texts.append(MEDIA_MARKER)
+        else:
+            texts.append(_text([part], f"{param}.{j}"))
+    message: Message = {"role": role, "content": "\n".join(texts)}
+    return {**message, IMAGES_KEY: images} if images else message
 
 
 def _text(content: str | list[Content], param: str) -> str:
