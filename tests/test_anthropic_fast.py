@@ -247,12 +247,12 @@ async def test_bad_input_is_a_400_in_anthropic_shape(fake, change, field):
     assert len(engine.requests) == 1
 
 
-async def test_image_blocks_say_the_model_reads_text_only(fake):
+async def test_image_blocks_to_a_text_only_model_say_it_takes_no_images(fake):
     image = {"type": "image", "source": {"type": "url", "url": "http://127.0.0.1/x.png"}}
     body = {**BASE, "messages": [{"role": "user", "content": [image]}]}
     async with fake() as (client, _):
         r = await client.post(MESSAGES, json=body)
-    assert "text only" in error_of(r, 400, "invalid_request_error")
+    assert "does not take images" in error_of(r, 400, "invalid_request_error")
 
 
 async def test_unknown_model_is_a_not_found_error(fake):
