@@ -3,6 +3,7 @@ against the anthropic SDK's own types, errors in Anthropic's shape."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -10,6 +11,7 @@ from anthropic.types import Message, MessageTokensCount, RawMessageStreamEvent
 from named_sse import named_events
 from pydantic import TypeAdapter
 from test_reasoning_routes import thinking_engine
+from test_tools_routes import tool_engine
 
 from freehold.engine.fake import FakeEngine
 
@@ -47,9 +49,15 @@ def accumulate(events: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
             key = {"text_delta": "text", "thinking_delta": "thinking"}.get(delta["type"])
             if key:
                 block[key] += delta[key]
+            elif delta["type"] == "input_json_delta":
+                block["partial"] = block.get("partial", "") + delta["partial_json"]
             else:
                 assert delta["type"] == "signature_delta"
                 block["signature"] = delta["signature"]
+        elif name == "content_block_stop":
+            block = message["content"][data["index"]]
+            if "partial" in block:
+                block["input"] = json.loads(block.pop("partial"))
         elif name == "message_delta":
             message.update(data["delta"])
             message["usage"].update(data["usage"])
@@ -296,12 +304,70 @@ async def test_context_overflow_is_a_400_and_loading_a_503_overloaded(fake):
         error_of(await client.post(MESSAGES, json=BASE), 503, "overloaded_error")
 
 
-async def test_tools_are_refused_until_supported(fake):
-    tools = [{"name": "weather", "input_schema": {"type": "object"}}]
-    async with fake() as (client, _):
-        r = await client.post(MESSAGES, json={**BASE, "tools": tools})
-        none = await client.post(
-            MESSAGES, json={**BASE, "tools": tools, "tool_choice": {"type": "none"}}
-        )
-    assert "tools" in error_of(r, 400, "invalid_request_error")
-    assert none.status_code == 200
+WEATHER = {
+    "name": "get_weather",
+    "description": "Current weather of a city",
+    "input_schema": {
+        "type": "object",
+        "properties": {"city": {"type": "string"}},
+        "required": ["city"],
+    },
+}
+
+
+async def test_tool_use_whole_and_streamed(fake):
+    body = {**BASE, "model": "tooly", "tools": [WEATHER]}
+    async with fake(tool_engine()) as (client, engine):
+        whole, events = await both_ways(client, body)
+    Message.model_validate(whole)
+    assert whole["stop_reason"] == "tool_use"
+    text, call = whole["content"]
+    assert text == {"type": "text", "text": "Let me look."}
+    assert call["type"] == "tool_use" and call["name"] == "get_weather"
+    assert call["input"] == {"city": "Paris"} and call["id"]
+    streamed = accumulate(events)
+    assert streamed["stop_reason"] == "tool_use"
+    assert [b["type"] for b in streamed["content"]] == ["text", "tool_use"]
+    assert streamed["content"][1]["input"] == {"city": "Paris"}
+    request = engine.requests[0]
+    assert request.tool_format == "hermes" and request.grammar and request.grammar.lazy
+    assert '"name": "get_weather"' in request.prompt  # the template rendered the tools
+
+
+async def test_tool_choice_and_results_reach_the_engine(fake):
+    history = [
+        {"role": "user", "content": "Weather in Paris?"},
+        {
+            "role": "assistant",
+            "content": [
+                {"type": "tool_use", "id": "toolu_1", "name": "get_weather",
+                 "input": {"city": "Paris"}},
+            ],
+        },
+        {
+            "role": "user",
+            "content": [{"type": "tool_result", "tool_use_id": "toolu_1", "content": "sunny"}],
+        },
+    ]  # fmt: skip
+    tooly = {**BASE, "model": "tooly", "tools": [WEATHER]}
+    async with fake(tool_engine(["Sunny."])) as (client, engine):
+        r = await client.post(MESSAGES, json={**tooly, "messages": history})
+        assert r.status_code == 200, r.text
+        none = await client.post(MESSAGES, json={**tooly, "tool_choice": {"type": "none"}})
+        assert none.status_code == 200, none.text
+        forced = {"type": "tool", "name": "get_weather"}
+        f = await client.post(MESSAGES, json={**tooly, "tool_choice": forced})
+        assert f.status_code == 200, f.text
+    with_result, without, forced_request = engine.requests
+    assert "sunny" in with_result.prompt and "get_weather" in with_result.prompt
+    assert without.grammar is None  # tool_choice none: free text
+    assert forced_request.grammar is not None and not forced_request.grammar.lazy
+
+
+async def test_output_format_gets_a_grammar(fake):
+    schema = {"type": "object", "properties": {"a": {"type": "integer"}}, "required": ["a"]}
+    fmt = {"output_config": {"format": {"type": "json_schema", "schema": schema}}}
+    async with fake(FakeEngine(script=['{"a": 1}'])) as (client, engine):
+        r = await client.post(MESSAGES, json={**BASE, **fmt})
+    assert r.status_code == 200, r.text
+    assert engine.requests[0].grammar is not None

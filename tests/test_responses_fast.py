@@ -3,6 +3,7 @@ against OpenAI's published spec and the openai SDK's types; the store; errors.""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -11,6 +12,7 @@ from openai.types.responses import Response, ResponseStreamEvent
 from openapi import validate, validate_response_event
 from pydantic import TypeAdapter
 from test_reasoning_routes import thinking_engine
+from test_tools_routes import tool_engine
 
 from freehold.engine.fake import FakeEngine
 
@@ -225,10 +227,68 @@ async def test_bad_input_is_a_4xx_naming_the_field(fake, change, param):
     assert len(engine.requests) == 1
 
 
-async def test_tools_and_json_formats_are_refused_until_supported(fake):
-    tools = [{"type": "function", "name": "weather", "parameters": {"type": "object"}}]
-    async with fake() as (client, _):
-        r = await client.post(RESPONSES, json={**BASE, "tools": tools})
-        j = await client.post(RESPONSES, json={**BASE, "text": {"format": {"type": "json_object"}}})
-    assert r.status_code == 400 and r.json()["error"]["param"] == "tools"
-    assert j.status_code == 400 and j.json()["error"]["code"] == "unsupported_parameter"
+WEATHER = {
+    "type": "function",
+    "name": "get_weather",
+    "description": "Current weather of a city",
+    "parameters": {
+        "type": "object",
+        "properties": {"city": {"type": "string"}},
+        "required": ["city"],
+    },
+}
+
+
+async def test_function_call_whole_and_streamed(fake):
+    body = {**BASE, "model": "tooly", "tools": [WEATHER]}
+    async with fake(tool_engine()) as (client, engine):
+        whole, events = await both_ways(client, body)
+    validate("Response", whole)
+    Response.model_validate(whole)
+    kinds = [item["type"] for item in whole["output"]]
+    assert kinds == ["message", "function_call"]
+    call = whole["output"][1]
+    assert call["name"] == "get_weather" and call["call_id"]
+    assert json.loads(call["arguments"]) == {"city": "Paris"}
+    final = checked(events)
+    assert [item["type"] for item in final["output"]] == kinds
+    assert json.loads(final["output"][1]["arguments"]) == {"city": "Paris"}
+    request = engine.requests[0]
+    assert request.tool_format == "hermes" and request.grammar and request.grammar.lazy
+    assert '"name": "get_weather"' in request.prompt
+
+
+async def test_function_call_output_and_choices_reach_the_engine(fake):
+    history = [
+        {"role": "user", "content": "Weather in Paris?"},
+        {"type": "function_call", "call_id": "call_1", "name": "get_weather",
+         "arguments": '{"city": "Paris"}'},
+        {"type": "function_call_output", "call_id": "call_1", "output": "sunny"},
+    ]  # fmt: skip
+    tooly = {**BASE, "model": "tooly", "tools": [WEATHER]}
+    async with fake(tool_engine(["Sunny."])) as (client, engine):
+        r = await client.post(RESPONSES, json={**tooly, "input": history})
+        assert r.status_code == 200, r.text
+        none = await client.post(RESPONSES, json={**tooly, "tool_choice": "none"})
+        assert none.status_code == 200, none.text
+        named = {"type": "function", "name": "get_weather"}
+        forced = await client.post(RESPONSES, json={**tooly, "tool_choice": named})
+        assert forced.status_code == 200, forced.text
+    with_output, without, forced_request = engine.requests
+    assert "sunny" in with_output.prompt
+    assert without.grammar is None
+    assert forced_request.grammar is not None and not forced_request.grammar.lazy
+
+
+async def test_json_formats_get_a_grammar(fake):
+    schema = {"type": "object", "properties": {"a": {"type": "integer"}}, "required": ["a"]}
+    formats = [
+        {"type": "json_object"},
+        {"type": "json_schema", "name": "thing", "schema": schema, "strict": True},
+    ]
+    async with fake(FakeEngine(script=['{"a": 1}'])) as (client, engine):
+        for fmt in formats:
+            r = await client.post(RESPONSES, json={**BASE, "text": {"format": fmt}})
+            assert r.status_code == 200, r.text
+    assert all(request.grammar is not None for request in engine.requests)
+    assert len(engine.requests) == 2

@@ -267,7 +267,6 @@ class Service:
         messages the template rejects)."""
         model = await self.model(turn.model)
         model.require_generative()
-        _refuse_until_tools(turn)
         return await asyncio.to_thread(self._plan, turn, model, request_id)  # template: slow
 
     def _plan(self, turn: Turn, model: ModelView, request_id: str) -> Planned:
@@ -280,13 +279,17 @@ class Service:
         )
         if turn.prefill:  # the answer continues the given text: no thinking first
             choice = reasoning.ReasoningChoice(enabled=False, output="hidden")
+        out = output_plan(turn, model.tool_format, template_takes_tools(model.template))
+        kwargs = {**turn.template_kwargs, **reasoning.template_kwargs(choice, fmt)}
+        if out.template_tools is not None:
+            kwargs["tools"] = out.template_tools
         prompt = render(
             model.template,
-            list(turn.messages),
+            tr.with_system_note(list(turn.messages), out.system_note),
             bos_token=info.bos_token,
             eos_token=info.eos_token,
             add_generation_prompt=True,
-            **{**turn.template_kwargs, **reasoning.template_kwargs(choice, fmt)},
+            **kwargs,
         )
         plan = reasoning.plan_prompt(prompt, choice, fmt)
         think = None
@@ -303,9 +306,11 @@ class Service:
             sampling=turn.sampling,
             stop=turn.stop,
             reasoning=think,
-            special=fmt is not None,
+            special=fmt is not None or out.tool_format is not None,
             request_id=request_id,
             timeout=turn.timeout,
+            tool_format=out.tool_format,
+            grammar=out.grammar,
         )
         return Planned(request, plan, model)
 
@@ -370,18 +375,3 @@ class Service:
             n=meta.n,
         )
         return Prepared(request, meta, shape, model.entry, parse_keep_alive(body.keep_alive))
-
-
-def _refuse_until_tools(turn: Turn) -> None:
-    """Tools and output formats: the engine has them (chat.tools.plan, used by chat
-    completions); these dialects' wire translations of tool calls are still to come."""
-    if turn.tools and turn.tool_choice != "none":
-        raise FreeholdError(
-            "tools are not supported by freehold yet", param="tools", code="unsupported_parameter"
-        )
-    if turn.response_format is not None:
-        raise FreeholdError(
-            "structured output formats are not supported by freehold yet",
-            param="response_format",
-            code="unsupported_parameter",
-        )

@@ -38,7 +38,9 @@ class Turn:
     reasoning: Mapping[str, Any] = field(default_factory=dict)
     tools: tuple[Mapping[str, Any], ...] = ()
     tool_choice: str | Mapping[str, Any] = "auto"
+    parallel_tool_calls: bool | None = None
     response_format: Mapping[str, Any] | None = None
+    grammar: str | None = None  # GBNF; no dialect but chat's sends one today
     template_kwargs: Mapping[str, Any] = field(default_factory=dict)
     prefill: str = ""
     timeout: float | None = None  # seconds, queue wait included (None: the server's)

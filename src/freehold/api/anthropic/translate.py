@@ -33,6 +33,7 @@ def to_turn(body: CountTokensRequest) -> Turn:
         reasoning=_reasoning(body),
         tools=tuple(_tool(t.name, t.description, t.input_schema) for t in body.tools or ()),
         tool_choice=_tool_choice(body),
+        parallel_tool_calls=_parallel(body),
         response_format=_response_format(body),
         prefill=prefill,
     )
@@ -99,6 +100,13 @@ def _tool_choice(body: CountTokensRequest) -> str | dict[str, Any]:
             )
         return {"type": "function", "function": {"name": choice.name}}
     return TOOL_CHOICES[choice.type]
+
+
+def _parallel(body: CountTokensRequest) -> bool | None:
+    choice = body.tool_choice
+    if choice is None or choice.disable_parallel_tool_use is None:
+        return None
+    return not choice.disable_parallel_tool_use
 
 
 def _response_format(body: CountTokensRequest) -> dict[str, Any] | None:

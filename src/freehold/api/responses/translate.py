@@ -50,6 +50,7 @@ def to_turn(body: ResponsesRequest, conversation: tuple[Message, ...]) -> Turn:
         reasoning=_reasoning(body),
         tools=tuple(_tool(t.model_dump(exclude_none=True)) for t in body.tools or ()),
         tool_choice=_tool_choice(body),
+        parallel_tool_calls=body.parallel_tool_calls,
         response_format=_response_format(body),
     )
 
@@ -199,12 +200,18 @@ def skeleton(body: ResponsesRequest, model: str, store: bool) -> dict[str, Any]:
         "temperature": d.temperature if body.temperature is None else body.temperature,
         "text": {"format": _echo_format(body)},
         "tool_choice": _echo_choice(body),
-        "tools": [t.model_dump(exclude_none=True) for t in body.tools or ()],
+        "tools": [_echo_tool(t.model_dump(exclude_none=True)) for t in body.tools or ()],
         "top_p": d.top_p if body.top_p is None else body.top_p,
         "truncation": "disabled",
         "metadata": body.metadata or {},
         **({"user": body.user} if body.user is not None else {}),
     }
+
+
+def _echo_tool(tool: dict[str, Any]) -> dict[str, Any]:
+    """A function tool as OpenAI echoes it: parameters and strict always present (calls
+    are grammar-constrained to the parameters schema, so strict holds)."""
+    return {"parameters": {"type": "object", "properties": {}}, "strict": True, **tool}
 
 
 def _echo_choice(body: ResponsesRequest) -> Any:
