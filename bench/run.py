@@ -103,7 +103,7 @@ def settings(args: argparse.Namespace) -> dict[str, Any]:
         "threads": args.threads,
         "ctx_size": args.ctx_size,
         "parallel": args.parallel,
-        "concurrency": [1, 4] if quick else [1, 4, 8, 16],
+        "concurrency": [1, 4] if quick else [int(c) for c in args.concurrency.split(",")],
         "requests_per_conc": 1 if quick else 4,
         "max_tokens": 32 if quick else 128,
         "prefix_requests": 4 if quick else 16,
@@ -156,6 +156,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    "more than --max-background cores during it")  # fmt: skip
     p.add_argument("--max-background", type=float, default=0.5)
     p.add_argument("--rounds", type=int, default=3, help="rounds of every phase (median)")
+    p.add_argument("--concurrency", default="1,4,8,16", help="comma-separated load phases")
     p.add_argument(
         "--max-loadavg",
         type=float,
