@@ -27,10 +27,11 @@ TURNS = "[data-role]"
 
 @pytest.fixture(scope="module")
 def plain(model_path, tmp_path_factory):
-    """SmolLM2 with a small context (1024 tokens) and one slot, no queue: a long message
-    overflows, and a request while the slot is busy is refused (429)."""
+    """SmolLM2 with one slot of 4,096 tokens and no queue: a long message overflows, and a
+    request while the slot is busy is refused (429). The context is large enough that the
+    reply holding the slot (4,000 tokens) cannot end before the page's request arrives."""
     log = tmp_path_factory.mktemp("webui") / "freehold.log"
-    with smollm2_server(model_path, log, "-c", "1024", "-np", "1", "--max-queue", "0") as srv:
+    with smollm2_server(model_path, log, "-c", "4096", "-np", "1", "--max-queue", "0") as srv:
         yield srv
 
 
@@ -74,7 +75,7 @@ def cap_replies(page, max_tokens: int) -> list[dict]:
 def slot_held(server):
     """A long reply streaming from ``server`` (its one slot busy) until the block ends."""
     body = {"messages": [{"role": "user", "content": "Tell a story."}], "stream": True,
-            "max_tokens": 900, "ignore_eos": True}  # fmt: skip
+            "max_tokens": 4000, "ignore_eos": True}  # fmt: skip
     with httpx.stream("POST", f"{server.base_url}/v1/chat/completions", json=body, timeout=60) as r:
         assert r.status_code == 200
         next(line for line in r.iter_lines() if line.startswith("data:"))
@@ -143,7 +144,7 @@ def test_stop_ends_the_reply_and_keeps_the_part_that_came(page, plain):
 def test_errors_show_in_the_conversation_and_the_page_goes_on(page, plain):
     sent = cap_replies(page, 8)
     page.goto(plain.base_url)
-    send(page, "word " * 1500)  # over the 1024-token context
+    send(page, "word " * 4500)  # over the 4,096-token context
     alert = last_reply(page).get_by_role("alert")
     expect(alert).to_contain_text("context")
     with slot_held(plain):
