@@ -45,3 +45,14 @@ def bad_request(message: str, param: str | None = None, code: str | None = None)
 
 def not_found(message: str, code: str = "not_found", param: str | None = None) -> FreeholdError:
     return FreeholdError(message, status=404, type="not_found_error", param=param, code=code)
+
+
+def queue_full(message: str) -> FreeholdError:
+    """429 with Retry-After: no room to wait, whatever was full (slots, model loads)."""
+    return FreeholdError(
+        message,
+        status=429,
+        type="rate_limit_error",
+        code="queue_full",
+        headers={"Retry-After": "1"},
+    )

@@ -29,7 +29,7 @@ from freehold.engine.entries import (
 )
 from freehold.engine.lora import Adapter
 from freehold.engine.types import Engine
-from freehold.errors import FreeholdError, not_found
+from freehold.errors import FreeholdError, not_found, queue_full
 
 __all__ = ["EngineFactory", "Entry", "Limits", "ModelSpec", "Registry", "Status"]
 
@@ -279,13 +279,9 @@ class Registry:
 
     async def _wait_for_change(self, entry: Entry) -> None:
         if self._waiting >= self.limits.max_waiting:
-            raise FreeholdError(
+            raise queue_full(
                 f"server busy: {self._waiting} requests wait for room to load a model; "
-                "retry shortly",
-                status=429,
-                type="rate_limit_error",
-                code="queue_full",
-                headers={"Retry-After": "1"},
+                "retry shortly"
             )
         self._waiting += 1
         self._changed.clear()

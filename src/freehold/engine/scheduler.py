@@ -33,7 +33,7 @@ from freehold.engine.output import SlotOutput
 from freehold.engine.prefix import place
 from freehold.engine.types import Chunk, Usage
 from freehold.engine.vision import first_image_token, leading_image_tokens
-from freehold.errors import FreeholdError, bad_request
+from freehold.errors import FreeholdError, bad_request, queue_full
 
 log = logging.getLogger(__name__)
 
@@ -82,13 +82,9 @@ class Scheduler:
                     "n",
                 )
             if self._inflight >= len(self.slots) + self.max_queue:
-                raise FreeholdError(
+                raise queue_full(
                     f"server busy: {len(self.slots)} slots in use and {self.max_queue} requests "
-                    "waiting; retry shortly",
-                    status=429,
-                    type="rate_limit_error",
-                    code="queue_full",
-                    headers={"Retry-After": "1"},
+                    "waiting; retry shortly"
                 )
             self._inflight += 1
             self._inbox.put(job)
