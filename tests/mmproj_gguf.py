@@ -10,12 +10,11 @@ The file goes to a tmp dir, never committed.
 
 from __future__ import annotations
 
-import hashlib
-import os
 from pathlib import Path
 
 import gguf
 import numpy as np
+from thinking_gguf import cached_gguf
 
 IMAGE_SIZE, PATCH, WIDTH, FF, BLOCKS, HEADS, HIDDEN = 64, 16, 64, 128, 2, 4, 256
 IMAGE_TOKENS = (IMAGE_SIZE // PATCH) ** 2
@@ -75,11 +74,5 @@ def make_mmproj_gguf(dst: Path, n_embd: int = 576, seed: int = 0) -> Path:
 
 
 def cached_mmproj_gguf(cache_dir: Path, n_embd: int = 576, seed: int = 0) -> Path:
-    key = f"{IMAGE_SIZE}:{PATCH}:{WIDTH}:{BLOCKS}:{n_embd}:{seed}".encode()
-    dst = cache_dir / f"mmproj-{hashlib.sha256(key).hexdigest()[:16]}.gguf"
-    if not dst.is_file():
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        partial = dst.with_suffix(f".{os.getpid()}.part")
-        make_mmproj_gguf(partial, n_embd, seed)
-        partial.replace(dst)
-    return dst
+    key = f"{IMAGE_SIZE}:{PATCH}:{WIDTH}:{BLOCKS}:{n_embd}:{seed}"
+    return cached_gguf(cache_dir, "mmproj", key, lambda p: make_mmproj_gguf(p, n_embd, seed))

@@ -12,12 +12,11 @@ they depend on the query and the document. The file goes to a tmp dir, never com
 
 from __future__ import annotations
 
-import hashlib
-import os
 from pathlib import Path
 
 import gguf
 import numpy as np
+from thinking_gguf import cached_gguf, source_key
 
 ARCH = "qwen3"
 LABELS = ["yes", "no"]
@@ -82,12 +81,5 @@ def make_reranker_gguf(src: Path, dst: Path, seed: int = 0) -> Path:
 
 def cached_reranker_gguf(src: Path, cache_dir: Path, seed: int = 0) -> Path:
     """``make_reranker_gguf`` once per (source, seed) in ``cache_dir``."""
-    stat = src.stat()
-    key = f"{src.resolve()}:{stat.st_size}:{stat.st_mtime_ns}:{seed}".encode()
-    dst = cache_dir / f"reranker-{hashlib.sha256(key).hexdigest()[:16]}.gguf"
-    if not dst.is_file():
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        partial = dst.with_suffix(f".{os.getpid()}.part")
-        make_reranker_gguf(src, partial, seed)
-        partial.replace(dst)
-    return dst
+    key = f"{source_key(src)}:{seed}"
+    return cached_gguf(cache_dir, "reranker", key, lambda p: make_reranker_gguf(src, p, seed))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import gguf
@@ -77,15 +78,26 @@ def make_thinking_gguf(src: Path, dst: Path, template: str = THINKING_TEMPLATE) 
     return dst
 
 
-def cached_thinking_gguf(src: Path, cache_dir: Path, template: str = THINKING_TEMPLATE) -> Path:
-    """``make_thinking_gguf`` once per (source, template) in ``cache_dir``; building takes
-    seconds, so tests of a session share the file (e.g. under pytest's basetemp)."""
-    stat = src.stat()
-    key = f"{src.resolve()}:{stat.st_size}:{stat.st_mtime_ns}:{template}".encode()
-    dst = cache_dir / f"thinking-{hashlib.sha256(key).hexdigest()[:16]}.gguf"
+def cached_gguf(cache_dir: Path, kind: str, key: str, build: Callable[[Path], object]) -> Path:
+    """``build(path)`` once per ``key`` in ``cache_dir`` (written to a partial file, then
+    renamed); building takes seconds, so the tests of a session share the file."""
+    dst = cache_dir / f"{kind}-{hashlib.sha256(key.encode()).hexdigest()[:16]}.gguf"
     if not dst.is_file():
         cache_dir.mkdir(parents=True, exist_ok=True)
         partial = dst.with_suffix(f".{os.getpid()}.part")
-        make_thinking_gguf(src, partial, template)
+        build(partial)
         partial.replace(dst)
     return dst
+
+
+def source_key(src: Path) -> str:
+    """What a GGUF derived from ``src`` depends on: the file's path, size and mtime."""
+    stat = src.stat()
+    return f"{src.resolve()}:{stat.st_size}:{stat.st_mtime_ns}"
+
+
+def cached_thinking_gguf(src: Path, cache_dir: Path, template: str = THINKING_TEMPLATE) -> Path:
+    """``make_thinking_gguf`` once per (source, template) in ``cache_dir`` (e.g. under
+    pytest's basetemp)."""
+    key = f"{source_key(src)}:{template}"
+    return cached_gguf(cache_dir, "thinking", key, lambda p: make_thinking_gguf(src, p, template))
