@@ -57,10 +57,10 @@ def build_registry(settings: Settings) -> Registry:
     if not settings.model and not settings.models:
         planned += lineup.store_models(settings, planned)
     lineup.check_unique(planned)
-    own = {p.id: settings.model_copy(update=p.overrides) for p in planned if p.id}
-    for p in planned[1:]:  # --mmproj is the first model's projector; others name their own
-        if "mmproj" not in p.overrides:
-            own[p.id or ""] = own[p.id or ""].model_copy(update={"mmproj": None})
+    own = {
+        p.id or "": settings.model_copy(update=_projector(p, i, settings))
+        for i, p in enumerate(planned)
+    }
     specs = [_spec(p, own[p.id or ""], settings, single=len(planned) == 1) for p in planned]
     paths = {p.id: p.path for p in planned}
     turns = DecodeTurns()  # the models take turns at the CPU, one decode at a time
@@ -76,17 +76,27 @@ def build_registry(settings: Settings) -> Registry:
     return Registry(specs, factory, limits, aliases)
 
 
+def _projector(p: lineup.Planned, index: int, settings: Settings) -> dict[str, Any]:
+    """The model's own settings with its projector: the one it names (YAML ``mmproj``),
+    else ``--mmproj`` for the first model, else the one pulled beside it in the store."""
+    if "mmproj" in p.overrides:
+        return p.overrides
+    given = settings.mmproj if index == 0 else None
+    return p.overrides | {"mmproj": given or p.mmproj}
+
+
 def _spec(p: lineup.Planned, own: Settings, settings: Settings, single: bool) -> ModelSpec:
     assert p.id is not None and p.path is not None
     keep = p.keep_alive
     if keep is None and not (single and "keep_alive" not in settings.model_fields_set):
         keep = settings.keep_alive
     memory = estimate(p.path, own.ctx_size)
+    projector = own.mmproj.stat().st_size if own.mmproj and own.mmproj.is_file() else 0
     return ModelSpec(
         p.id,
         str(p.path),
         tuple(p.aliases),
-        memory=memory.total,
+        memory=memory.total + projector,
         keep_alive=keep if keep is not None and keep >= 0 else None,
         adapters=tuple(p.adapters),
         options=p.overrides,

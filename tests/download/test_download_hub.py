@@ -279,11 +279,12 @@ def test_auto_pick_says_what_and_why(hub: HubServer) -> None:
 
 
 def test_json_lines_progress(hub: HubServer) -> None:
-    status, out, err = cli("pull", "--json", "acme/tiny-GGUF:F16")
+    status, out, err = cli("pull", "--json", "--no-mmproj", "acme/tiny-GGUF:F16")
     assert status == 0, err
     events = [json.loads(line) for line in out.splitlines()]
     kinds = [e["event"] for e in events]
     assert kinds[0] == "resolved" and kinds[-2:] == ["done", "result"]
+    assert "projector" not in kinds and events[-1]["mmproj"] is None
     assert kinds.index("download_start") < kinds.index("progress") < kinds.index("download_done")
     progress = [e for e in events if e["event"] == "progress"]
     assert progress[-1]["completed"] == progress[-1]["total"] == events[0]["size"]

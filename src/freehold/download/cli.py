@@ -36,6 +36,10 @@ def register(subparsers: Any) -> None:
         "-c", "--ctx-size", dest="ctx_size", type=int, default=argparse.SUPPRESS,
         help="context size the automatic quant choice must leave memory for",
     )  # fmt: skip
+    pull.add_argument(
+        "--no-mmproj", dest="mmproj", action="store_false",
+        help="do not fetch the repo's vision projector (mmproj-*.gguf) beside the weights",
+    )  # fmt: skip
     _common(pull, hub=True)
     pull.set_defaults(func=_guarded(_pull))
 
@@ -97,15 +101,18 @@ def _pull(args: argparse.Namespace) -> int:
         offline=settings.offline,
         ctx_size=settings.ctx_size,
         revision=args.revision,
+        mmproj=args.mmproj,
     )
     reporter = make_reporter(args.json)
     try:
         manifest = pull(args.ref, _store(settings), reporter, options)
     finally:
         reporter.close()
-    path = _store(settings).model_path(manifest)
+    store = _store(settings)
+    path, mmproj = store.model_path(manifest), store.mmproj_path(manifest)
     if args.json:
-        print(json.dumps({"event": "result", "name": manifest.name, "path": str(path)}))
+        result = {"event": "result", "name": manifest.name, "path": str(path)}
+        print(json.dumps(result | {"mmproj": str(mmproj) if mmproj else None}))
     else:
         print(path)
     return 0

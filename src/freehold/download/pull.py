@@ -2,23 +2,21 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 
 from freehold.download import hub, transfer
+from freehold.download.local import import_local
 from freehold.download.progress import Reporter
+from freehold.download.projector import pick_projector
 from freehold.download.quants import (
-    SHARD_RE,
     QuantSet,
     auto_pick,
     gguf_sets,
     human_size,
     offerings,
-    quant_of,
     select_file,
     select_quant,
 )
@@ -36,6 +34,7 @@ class PullOptions:
     free_memory: int | None = None  # None: what the machine has available now
     attempts: int = 5
     backoff: float = 1.0
+    mmproj: bool = True  # fetch the repo's vision projector too (--no-mmproj: False)
 
 
 def not_in_store(text: str, store: Store) -> FreeholdError:
@@ -84,6 +83,8 @@ def pull(text: str, store: Store, reporter: Reporter, options: PullOptions) -> M
     found = store.find(*store_keys(ref))
     if found is not None:
         reporter.note("exists", f"{found.name} is already in the store", name=found.name)
+        if options.mmproj and not found.mmproj_checked and found.repo and not offline:
+            found = _add_projector(store, found, reporter, options)
         return store.add_alias(found, text)
     if offline:
         raise not_in_store(text, store)
@@ -110,6 +111,7 @@ def _pull_from_hub(ref: Ref, store: Store, reporter: Reporter, options: PullOpti
     listing = hub.list_repo(repo, ref.revision, options.token)
     sets = gguf_sets(listing.files)
     chosen, reason = _choose(sets, ref, options)
+    projector = pick_projector(listing.files, chosen) if options.mmproj else None
     reporter.note(
         "resolved",
         f"{repo}: {chosen.label}, {human_size(chosen.size)} in {len(chosen.files)} file(s) "
@@ -121,6 +123,8 @@ def _pull_from_hub(ref: Ref, store: Store, reporter: Reporter, options: PullOpti
         files=[f.path for f in chosen.files],
         reason=reason,
     )
+    if projector is not None:
+        _note_projector(reporter, repo, *projector)
     if not chosen.complete:
         raise FreeholdError(
             f"{repo}: the split GGUF {chosen.first.path} lists {len(chosen.files)} of "
@@ -133,7 +137,7 @@ def _pull_from_hub(ref: Ref, store: Store, reporter: Reporter, options: PullOpti
         if found is not None:
             reporter.note("exists", f"{found.name} is already in the store", name=found.name)
             return store.add_alias(found, ref.text)
-        manifest = _download(store, name, listing, chosen, reporter, options)
+        manifest = _download_entry(store, name, listing, chosen, projector, reporter, options)
         return _finish(store, name, manifest, ref, reporter)
 
 
@@ -166,34 +170,82 @@ def _on_disk(folder: Path, f: transfer.HubFile) -> int:
     return part.stat().st_size if part.is_file() else 0
 
 
-def _download(
+def _note_projector(reporter: Reporter, repo: str, f: transfer.HubFile, why: str) -> None:
+    reporter.note(
+        "projector",
+        f"{repo}: vision projector {f.path}, {human_size(f.size)} "
+        f"({why}; skip it with --no-mmproj)",
+        repo=repo,
+        file=f.path,
+        size=f.size,
+        reason=why,
+    )
+
+
+def _add_projector(
+    store: Store, found: Manifest, reporter: Reporter, options: PullOptions
+) -> Manifest:
+    """Complete an entry pulled without a projector (--no-mmproj, or before projectors were
+    pulled) with the projector its repo has at the entry's commit, if any."""
+    assert found.repo is not None
+    listing = hub.list_repo(found.repo, found.commit or found.revision, options.token)
+    weights = QuantSet(found.quant, (transfer.HubFile(found.files[0].path, found.files[0].size),))
+    projector = pick_projector(listing.files, weights)
+    if projector is not None:
+        _note_projector(reporter, found.repo, *projector)
+        with _entry_lock(store, found.name):
+            got = _download(store, found.name, listing, (projector[0],), reporter, options)
+        found = found.model_copy(update={"mmproj": got[0]})
+    found = found.model_copy(update={"mmproj_checked": True})
+    store.save(found)
+    return found
+
+
+def _download_entry(
     store: Store,
     name: str,
     listing: hub.Listing,
     chosen: QuantSet,
+    projector: tuple[transfer.HubFile, str] | None,
     reporter: Reporter,
     options: PullOptions,
 ) -> Manifest:
-    folder = store.entry_dir(name)
-    store.check_free_space(sum(f.size - _on_disk(folder, f) for f in chosen.files))
-    folder.mkdir(parents=True, exist_ok=True)
-    stored = []
-    try:
-        for f in chosen.files:
-            stored.append(_fetch_one(folder, f, listing, reporter, options))
-    except transfer.HashMismatch:
-        # the bad file is gone; shards that verified keep their names for the next pull
-        if not any(folder.iterdir()):
-            folder.rmdir()
-        raise
+    """The weights and, when there is one, the projector, as one unsaved entry."""
+    files = chosen.files + ((projector[0],) if projector else ())
+    stored = _download(store, name, listing, files, reporter, options)
     return Manifest(
         name=name,
         repo=listing.repo,
         commit=listing.commit,
         quant=chosen.quant,
-        files=stored,
-        verified=all(f.sha256 or f.blob_id for f in chosen.files),
+        files=stored[: len(chosen.files)],
+        mmproj=stored[-1] if projector else None,
+        mmproj_checked=options.mmproj,
+        verified=all(f.sha256 or f.blob_id for f in files),
     )
+
+
+def _download(
+    store: Store,
+    name: str,
+    listing: hub.Listing,
+    files: tuple[transfer.HubFile, ...],
+    reporter: Reporter,
+    options: PullOptions,
+) -> list[StoredFile]:
+    folder = store.entry_dir(name)
+    store.check_free_space(sum(f.size - _on_disk(folder, f) for f in files))
+    folder.mkdir(parents=True, exist_ok=True)
+    stored = []
+    try:
+        for f in files:
+            stored.append(_fetch_one(folder, f, listing, reporter, options))
+    except transfer.HashMismatch:
+        # the bad file is gone; files that verified keep their names for the next pull
+        if not any(folder.iterdir()):
+            folder.rmdir()
+        raise
+    return stored
 
 
 def _fetch_one(
@@ -218,64 +270,3 @@ def _fetch_one(
             backoff=opts.backoff,
         )
     return StoredFile(path=f.path, file=dest.name, size=f.size, sha256=digest)
-
-
-def _local_files(path: Path) -> list[Path]:
-    shard = SHARD_RE.match(path.name)
-    if not shard:
-        return [path]
-    return sorted(path.parent.glob(f"{shard['stem']}-*-of-{shard['count']}.gguf"))
-
-
-def _link_or_copy(src: Path, dest: Path) -> None:
-    try:
-        os.link(src, dest)  # same filesystem: no copy
-    except OSError:
-        shutil.copy2(src, dest)
-
-
-def import_local(path: Path, store: Store, reporter: Reporter) -> Manifest:
-    """Bring a local GGUF (every shard of a split one) into the store. An entry is found
-    again by the file's resolved path and size, never by its name: two different files
-    called model.gguf get two entries."""
-    files = _local_files(path.resolve())
-    found = _imported(store, files)
-    if found is not None:
-        reporter.note("exists", f"{found.name} is already in the store", name=found.name)
-        return found
-    name = _free_name(store, PurePosixPath(files[0].name).stem)
-    folder = store.entry_dir(name)
-    folder.mkdir(parents=True, exist_ok=True)
-    stored = []
-    for src in files:
-        dest = folder / src.name
-        if not dest.exists():
-            _link_or_copy(src, dest)
-        digest = transfer.file_digest(dest, "sha256")
-        size = src.stat().st_size
-        stored.append(StoredFile(path=str(src), file=src.name, size=size, sha256=digest))
-    aliases = sorted({str(path), str(path.resolve())})
-    manifest = Manifest(
-        name=name, source="local", quant=quant_of(path.name), files=stored, aliases=aliases
-    )
-    store.save(manifest)
-    reporter.note("done", f"imported {path} as {name}", name=name)
-    return manifest
-
-
-def _imported(store: Store, files: list[Path]) -> Manifest | None:
-    """The entry already imported from these very files (same paths, same sizes)."""
-    wanted = [(str(f), f.stat().st_size) for f in files]
-    for manifest in store.entries():
-        have = [(f.path, f.size) for f in manifest.files]
-        if manifest.source == "local" and have == wanted and store.model_path(manifest).is_file():
-            return manifest
-    return None
-
-
-def _free_name(store: Store, stem: str) -> str:
-    """``stem``, or ``stem-2``, ``stem-3``… when another model already has that name."""
-    for name in [stem, *(f"{stem}-{n}" for n in range(2, 1000))]:
-        if store.find(name) is None and not store.entry_dir(name).exists():
-            return name
-    raise FreeholdError(f"too many models named {stem} in the store", code="name_taken")

@@ -82,6 +82,7 @@ def show(store: Store, name: str, as_json: bool) -> str:
             ("repo", manifest.repo or "-"),
             ("commit", manifest.commit or "-"),
             ("size", human_size(manifest.size)),
+            ("vision projector", manifest.mmproj.file if manifest.mmproj else "none"),
             ("verified", _verified(manifest)),
             ("pulled at", manifest.pulled_at),
         ]

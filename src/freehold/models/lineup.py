@@ -27,6 +27,7 @@ class Planned:
     keep_alive: float | None = None
     adapters: list[Adapter] = field(default_factory=list)
     path: Path | None = None
+    mmproj: Path | None = None  # the projector stored beside a pulled model
 
 
 def split_named(text: str) -> tuple[str | None, str]:
@@ -99,17 +100,18 @@ def _find(planned: list[Planned], name: str) -> Planned:
 def locate(planned: list[Planned], settings: Settings) -> None:
     """Find (or pull) each model's file and give it its id: its NAME, the reference as
     typed, or a path's file stem."""
-    from freehold.models.resolve import locate_model
+    from freehold.models.resolve import locate as locate_ref
 
     for p in planned:
         if p.path is None:
-            p.path = locate_model(
+            found = locate_ref(
                 p.ref,
                 models_dir=settings.models_dir,
                 offline=settings.offline,
                 token=settings.hf_token,
                 ctx_size=settings.ctx_size,
             )
+            p.path, p.mmproj = found.path, found.mmproj
         if p.id is None:
             local = p.ref is None or Path(p.ref).expanduser().exists()
             p.id = p.path.name.removesuffix(".gguf") if local else p.ref
@@ -125,7 +127,9 @@ def store_models(settings: Settings, taken: list[Planned]) -> list[Planned]:
     for manifest in store.entries():
         path = store.model_path(manifest)
         if path.is_file() and path not in paths:
-            found.append(Planned(manifest.name, manifest.name, list(manifest.aliases), path=path))
+            aliases = list(manifest.aliases)
+            mmproj = store.mmproj_path(manifest)
+            found.append(Planned(manifest.name, manifest.name, aliases, path=path, mmproj=mmproj))
     return found
 
 

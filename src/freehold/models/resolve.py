@@ -4,6 +4,7 @@ or a pull."""
 from __future__ import annotations
 
 import importlib.util
+from dataclasses import dataclass
 from pathlib import Path
 
 from freehold.download.progress import Reporter, make_reporter
@@ -25,6 +26,14 @@ def embedded_model() -> Path | None:
     return None
 
 
+@dataclass(frozen=True)
+class Located:
+    """A model to serve: its GGUF file, and the vision projector stored beside it."""
+
+    path: Path
+    mmproj: Path | None = None
+
+
 def locate_model(
     ref: str | None,
     *,
@@ -35,6 +44,24 @@ def locate_model(
     reporter: Reporter | None = None,
 ) -> Path:
     """The GGUF file to serve for ``ref``; pulls it first when missing (unless offline)."""
+    found = locate(
+        ref, models_dir=models_dir, offline=offline, token=token, ctx_size=ctx_size,
+        reporter=reporter,
+    )  # fmt: skip
+    return found.path
+
+
+def locate(
+    ref: str | None,
+    *,
+    models_dir: Path,
+    offline: bool,
+    token: str | None = None,
+    ctx_size: int = 4096,
+    reporter: Reporter | None = None,
+) -> Located:
+    """The GGUF file (and stored projector) to serve for ``ref``; pulls it first when
+    missing (unless offline)."""
     from freehold.download.hub import apply_offline
     from freehold.download.pull import PullOptions, find_stored, pull
     from freehold.download.refs import looks_local, parse_ref
@@ -44,19 +71,19 @@ def locate_model(
     if ref is None:
         found = store.find(DEFAULT_ALIAS, EMBEDDED_FILE)
         if found is not None:
-            return store.model_path(found)
+            return Located(store.model_path(found), store.mmproj_path(found))
         embedded = embedded_model()
         if embedded is not None:
-            return embedded
+            return Located(embedded)
         ref = DEFAULT_ALIAS  # neither stored nor installed: pull it (not when offline)
     elif looks_local(ref):
         local = parse_ref(ref).local
         assert local is not None
-        return local
+        return Located(local)
     found = find_stored(store, ref)
     if found is not None:
-        return store.model_path(found)
+        return Located(store.model_path(found), store.mmproj_path(found))
     # pull() finds other spellings of a stored model, and refuses to download when offline
     options = PullOptions(token=token, offline=offline, ctx_size=ctx_size)
     manifest = pull(ref, store, reporter or make_reporter(), options)
-    return store.model_path(manifest)
+    return Located(store.model_path(manifest), store.mmproj_path(manifest))

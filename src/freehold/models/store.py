@@ -4,6 +4,7 @@ Layout (``FREEHOLD_MODELS_DIR``, see models/README.md)::
 
     <store>/<slug>/manifest.json     written last, once every file is verified
     <store>/<slug>/<file>.gguf       the model (split GGUFs: every shard, first one served)
+    <store>/<slug>/mmproj-*.gguf     its vision projector, when the repo has one
     <store>/<slug>/<file>.<sha>.part a download in progress, resumed by the next pull
 
 A folder without a manifest is an unfinished pull: it is not listed and not served.
@@ -45,6 +46,8 @@ class Manifest(BaseModel):
     verified: bool = False
     pulled_at: str = Field(default_factory=lambda: datetime.now(timezone.utc).isoformat())
     aliases: list[str] = Field(default_factory=list)
+    mmproj: StoredFile | None = None  # the vision projector pulled beside the weights
+    mmproj_checked: bool = False  # a pull looked for a projector (False: --no-mmproj, or older)
 
     @property
     def size(self) -> int:
@@ -97,6 +100,13 @@ class Store:
     def model_path(self, manifest: Manifest) -> Path:
         """The file to serve: the only file, or the first shard."""
         return self.entry_dir(manifest.name) / manifest.files[0].file
+
+    def mmproj_path(self, manifest: Manifest) -> Path | None:
+        """The entry's vision projector, when it has one on disk."""
+        if manifest.mmproj is None:
+            return None
+        path = self.entry_dir(manifest.name) / manifest.mmproj.file
+        return path if path.is_file() else None
 
     def entries(self) -> list[Manifest]:
         if not self.root.is_dir():
