@@ -96,6 +96,55 @@ def test_conversation_continues_by_previous_response_id(client):
         client.responses.create(model="thinker", input="hi", previous_response_id=first.id)
 
 
+def test_input_items_are_listed_in_cursor_pages(client):
+    said = [f"Remember the number {n}." for n in range(5)]
+    asked = [{"role": "user", "content": text} for text in said]
+    r = client.responses.create(
+        model="thinker", input=asked, reasoning=OFF, max_output_tokens=2, **GREEDY
+    )
+    first = client.responses.input_items.list(r.id, limit=2)
+    validate("ResponseItemList", first.model_dump(mode="json", exclude_unset=True))
+    assert len(first.data) == 2 and first.has_more and first.first_id == first.data[0].id
+    newest_first = [
+        item.content[0].text for item in client.responses.input_items.list(r.id, limit=2)
+    ]
+    asc = client.responses.input_items.list(
+        r.id, order="asc", include=["message.input_image.image_url"]
+    )
+    after = client.responses.input_items.list(r.id, order="asc", after=asc.data[2].id, limit=1)
+    assert newest_first == said[::-1]  # the SDK walked three pages by ``after``
+    assert [item.content[0].text for item in asc.data] == said and not asc.has_more
+    assert all(item.id.startswith("msg_") and item.role == "user" for item in asc.data)
+    assert [item.id for item in after.data] == [asc.data[3].id] and after.has_more
+
+
+def test_a_conversation_continues_by_item_reference(client):
+    args = dict(model="thinker", reasoning=OFF, max_output_tokens=10, **GREEDY)
+    first = client.responses.create(input="My name is Ada.", **args)
+    asked = client.responses.input_items.list(first.id).data[0]
+    question = {"role": "user", "content": "What is my name?"}
+    by_previous = client.responses.create(input=[question], previous_response_id=first.id, **args)
+    references = [
+        {"type": "item_reference", "id": asked.id},
+        {"type": "item_reference", "id": first.output[0].id},
+        question,
+    ]
+    by_reference = client.responses.create(input=references, **args)
+    sent_back = client.responses.create(input=[asked, *first.output, question], **args)
+    for r in (by_reference, sent_back):
+        assert r.usage.input_tokens == by_previous.usage.input_tokens
+        assert r.output_text == by_previous.output_text
+    listed = client.responses.input_items.list(by_reference.id, order="asc").data
+    assert [item.id for item in listed[:2]] == [asked.id, first.output[0].id]
+    with pytest.raises(openai.NotFoundError):
+        client.responses.create(input=[{"type": "item_reference", "id": "msg_nope"}], **args)
+    unkept = client.responses.create(input="hi", store=False, **args)
+    with pytest.raises(openai.NotFoundError):
+        client.responses.input_items.list(unkept.id)
+    with pytest.raises(openai.BadRequestError):
+        client.responses.create(input=references, previous_response_id=first.id, **args)
+
+
 @pytest.mark.parametrize(
     ("change", "error"),
     [

@@ -19,6 +19,7 @@ ROOTS = [
     "ListModelsResponse",
     "Model",
     "Response",
+    "ResponseItemList",
     "ResponseStreamEvent",
 ]
 

@@ -30,7 +30,8 @@ def error_response(exc: FreeholdError, path: str = "") -> JSONResponse:
 
 
 def _param(loc: tuple[int | str, ...]) -> str | None:
-    parts = [str(p) for p in loc if p != "body"]
+    where = loc[1:] if loc and loc[0] in ("body", "query", "path") else loc
+    parts = [str(p) for p in where]
     return ".".join(parts) or None
 
 

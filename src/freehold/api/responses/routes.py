@@ -1,24 +1,20 @@
-"""``/v1/responses``: create (streamed or not), and GET / DELETE of stored responses."""
+"""``/v1/responses``: create (streamed or not); GET / DELETE of stored responses and the
+list of their input items."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 
 from freehold.api.auth import require_api_key
-from freehold.api.responses.schemas import ResponsesRequest
-from freehold.api.responses.store import ResponseStore, Stored
+from freehold.api.responses.items import check_unique, input_items, page
+from freehold.api.responses.schemas import InputItemsQuery, ResponsesRequest
+from freehold.api.responses.store import Item, ResponseStore, Stored
 from freehold.api.responses.stream import ResponseWriter
-from freehold.api.responses.translate import (
-    conversation_of,
-    output_messages,
-    skeleton,
-    to_turn,
-)
+from freehold.api.responses.translate import conversation_of, skeleton, to_turn
 from freehold.api.routes import RESPONSES, STREAMED, service
 from freehold.api.sse import send
-from freehold.api.turn import Message
 
 router = APIRouter(
     prefix="/v1", dependencies=[Depends(require_api_key)], responses=RESPONSES, tags=["responses"]
@@ -32,16 +28,17 @@ def response_store(request: Request) -> ResponseStore:
 @router.post("/responses", responses=STREAMED)
 async def create_response(body: ResponsesRequest, request: Request) -> Response:
     svc, store = service(request), response_store(request)
-    previous: tuple[Message, ...] = ()
+    previous: tuple[Item, ...] = ()
     if body.previous_response_id is not None:
-        previous = store.get(body.previous_response_id, "previous_response_id").messages
-    conversation = conversation_of(body, previous)
-    planned = await svc.prepare(to_turn(body, conversation))
+        previous = store.get(body.previous_response_id, "previous_response_id").context()
+    items = (*previous, *input_items(body.input, store.find_item))
+    check_unique(items, len(previous))
+    planned = await svc.prepare(to_turn(body, conversation_of(items, len(previous))))
     keep = body.store is not False and store.size > 0
     response = skeleton(body, body.model or planned.model.id, keep)
 
     def remember(done: dict[str, Any]) -> None:
-        store.put(Stored(done, (*conversation, *output_messages(done))))
+        store.put(Stored(done, items))
 
     writer = ResponseWriter(response, planned.hide_reasoning, remember if keep else None)
     return await send(request, svc.stream("responses", planned), writer, body.stream)
@@ -50,6 +47,15 @@ async def create_response(body: ResponsesRequest, request: Request) -> Response:
 @router.get("/responses/{response_id}")
 async def get_response(response_id: str, request: Request) -> dict[str, Any]:
     return response_store(request).get(response_id).response
+
+
+@router.get("/responses/{response_id}/input_items")
+async def list_input_items(
+    response_id: str, request: Request, query: Annotated[InputItemsQuery, Query()]
+) -> dict[str, Any]:
+    """The items the response was generated from, a cursor page of them."""
+    items = response_store(request).get(response_id).items
+    return page(items, query.limit, query.order, query.after, query.before)
 
 
 @router.delete("/responses/{response_id}")

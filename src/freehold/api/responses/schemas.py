@@ -1,6 +1,6 @@
 """OpenAI Responses request bodies as pydantic models (what ``/v1/responses`` accepts).
 
-Items allow extra keys (``id``, ``status``) that change nothing here; the top level
+Items allow extra keys (an output item sent back keeps its ``id``); the top level
 forbids unknown fields, and fields freehold does not implement are declared so that a
 value other than "not asked for" is refused by name.
 """
@@ -56,13 +56,19 @@ class ReasoningItem(Item):
 
 
 class ItemReference(Item):
-    type: Literal["item_reference"]
-    id: str
+    """An item of a stored response, by id (its ``type`` may be left out)."""
+
+    type: Literal["item_reference"] | None = "item_reference"
+    id: str = Field(min_length=1)
 
 
 def _item_type(value: Any) -> str:
-    kind = value.get("type") if isinstance(value, dict) else getattr(value, "type", None)
-    return kind if isinstance(kind, str) else "message"
+    """The item's type; without one, a message (``role``) or an item reference (``id``)."""
+    get = value.get if isinstance(value, dict) else lambda key: getattr(value, key, None)
+    kind = get("type")
+    if isinstance(kind, str):
+        return kind
+    return "item_reference" if get("role") is None and get("id") is not None else "message"
 
 
 InputItem = Annotated[
@@ -147,3 +153,27 @@ class ResponsesRequest(BaseModel):
     max_tool_calls: int | None = None
     conversation: None = None
     prompt: None = None
+
+
+Includable = Literal[
+    "file_search_call.results",
+    "web_search_call.results",
+    "web_search_call.action.sources",
+    "message.input_image.image_url",
+    "computer_call_output.output.image_url",
+    "code_interpreter_call.outputs",
+    "reasoning.encrypted_content",
+    "message.output_text.logprobs",
+]
+
+
+class InputItemsQuery(BaseModel):
+    """``GET /v1/responses/{id}/input_items``' query. ``include`` (also as the openai
+    client writes it, ``include[]``) changes nothing: stored items are listed whole."""
+
+    limit: int = Field(20, ge=1, le=100)
+    order: Literal["asc", "desc"] = "desc"
+    after: str | None = None
+    before: str | None = None
+    include: list[Includable] | None = None
+    include_brackets: list[Includable] | None = Field(None, alias="include[]")

@@ -1,4 +1,5 @@
-"""Stored responses, so a conversation can continue by ``previous_response_id``.
+"""Stored responses, so a conversation can continue by ``previous_response_id`` or by
+``item_reference`` to their items.
 
 Bounded and in memory: the oldest are dropped first, and all are lost on restart.
 """
@@ -9,17 +10,22 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any
 
-from freehold.api.turn import Message
 from freehold.errors import not_found
+
+Item = dict[str, Any]
 
 
 @dataclass(frozen=True)
 class Stored:
-    """A finished response and its conversation: the messages it was generated from
-    (without ``instructions``, which do not carry over) followed by its own output."""
+    """A finished response and the input items it was generated from (its previous
+    response's items and output first; ``instructions`` do not carry over)."""
 
     response: dict[str, Any]
-    messages: tuple[Message, ...]
+    items: tuple[Item, ...]
+
+    def context(self) -> tuple[Item, ...]:
+        """What a response continuing from this one starts from: its items, its output."""
+        return (*self.items, *self.response["output"])
 
 
 class ResponseStore:
@@ -45,6 +51,14 @@ class ResponseStore:
                 param=param,
             )
         return stored
+
+    def find_item(self, item_id: str) -> Item | None:
+        """The input or output item ``item_id`` of a stored response (the newest first)."""
+        for stored in reversed(self._items.values()):
+            for item in (*stored.response["output"], *stored.items):
+                if item["id"] == item_id:
+                    return item
+        return None
 
     def delete(self, response_id: str) -> None:
         self.get(response_id)

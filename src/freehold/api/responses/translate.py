@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -16,7 +17,6 @@ from freehold.api.responses.schemas import (
     FunctionCallItem,
     FunctionCallOutputItem,
     InputItem,
-    ItemReference,
     MessageItem,
     OtherContent,
     ResponsesRequest,
@@ -25,9 +25,9 @@ from freehold.api.responses.schemas import (
 from freehold.api.turn import Message, Turn
 from freehold.engine.types import SamplingParams
 from freehold.engine.vision import MEDIA_MARKER
-from freehold.errors import FreeholdError, bad_request
+from freehold.errors import bad_request
 
-_OUTPUT_AS_INPUT = TypeAdapter(list[InputItem])
+_ITEMS = TypeAdapter(list[InputItem])
 # Responses' effort levels in the reasoning normaliser's words.
 _EFFORTS = {"xhigh": "high"}
 
@@ -92,38 +92,27 @@ def _response_format(body: ResponsesRequest) -> dict[str, Any] | None:
     return {"type": "json_schema", "json_schema": schema}
 
 
-def conversation_of(body: ResponsesRequest, previous: tuple[Message, ...]) -> tuple[Message, ...]:
-    return (*previous, *input_messages(body.input))
+def conversation_of(items: Sequence[dict[str, Any]], first: int) -> tuple[Message, ...]:
+    """Item resources (see ``items.input_items``) as template-ready messages:
+    ``items[first:]`` are this request's input, named in errors by their index in it."""
+    return tuple(input_messages(_ITEMS.validate_python(list(items)), first))
 
 
-def output_messages(response: dict[str, Any]) -> list[Message]:
-    """A finished response's output as the next turn's history: its items read as input."""
-    return input_messages(_OUTPUT_AS_INPUT.validate_python(response["output"]))
-
-
-def input_messages(items: str | list[InputItem]) -> list[Message]:
-    """Input items as template-ready messages: consecutive function calls join one
-    assistant message; their outputs become tool messages; reasoning items are dropped
-    (templates do not show earlier thinking)."""
-    if isinstance(items, str):
-        return [{"role": "user", "content": items}]
+def input_messages(items: list[InputItem], first: int = 0) -> list[Message]:
+    """Input items as template-ready messages: function calls join the assistant
+    message before them (one turn: its text, then its calls); their outputs become tool
+    messages; reasoning items are dropped (templates do not show earlier thinking)."""
     out: list[Message] = []
     for i, item in enumerate(items):
+        param = f"input.{i - first}"
         if isinstance(item, MessageItem):
             role = "system" if item.role == "developer" else item.role
-            out.append(_content_message(role, item.content, f"input.{i}.content"))
+            out.append(_content_message(role, item.content, f"{param}.content"))
         elif isinstance(item, FunctionCallItem):
-            _add_call(out, item, f"input.{i}.arguments")
+            _add_call(out, item, f"{param}.arguments")
         elif isinstance(item, FunctionCallOutputItem):
-            content = _text(item.output, f"input.{i}.output")
+            content = _text(item.output, f"{param}.output")
             out.append({"role": "tool", "tool_call_id": item.call_id, "content": content})
-        elif isinstance(item, ItemReference):
-            raise FreeholdError(
-                "item_reference input items are not supported; send the item itself or use "
-                "previous_response_id",
-                param=f"input.{i}",
-                code="unsupported_parameter",
-            )
     return out
 
 
@@ -138,8 +127,8 @@ def _add_call(out: list[Message], item: FunctionCallItem, param: str) -> None:
         "function": {"name": item.name, "arguments": item.arguments},
     }
     last = out[-1] if out else None
-    if last is not None and last["role"] == "assistant" and "tool_calls" in last:
-        last["tool_calls"].append(call)
+    if last is not None and last["role"] == "assistant":
+        last.setdefault("tool_calls", []).append(call)
     else:
         out.append({"role": "assistant", "content": "", "tool_calls": [call]})
 
