@@ -31,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import phases  # noqa: E402
 import plots  # noqa: E402
 import report  # noqa: E402
+import sections  # noqa: E402
 from sampler import wait_for_loadavg, wait_for_quiet  # noqa: E402
 from servers import LLAMA_SERVER, MODEL, ROOT, SERVERS, Config  # noqa: E402
 
@@ -193,7 +194,8 @@ def repack_choice(setting: str, threads: int) -> Any:
 def write_outputs(results: dict[str, Any], out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps(results, indent=1) + "\n")
-    (out / "RESULTS.md").write_text(report.render(results))
+    md = out / "RESULTS.md"  # the sections below sections.MARKER are not run.py's: kept
+    md.write_text(sections.with_kept(report.render(results), md.read_text() if md.exists() else ""))
     plots.throughput(results, out / "throughput.png")
     plots.ttft(results, out / "ttft.png")
     print(f"  wrote {out / 'RESULTS.md'}, throughput.png, ttft.png", flush=True)

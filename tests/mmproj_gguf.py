@@ -20,7 +20,13 @@ IMAGE_SIZE, PATCH, WIDTH, FF, BLOCKS, HEADS, HIDDEN = 64, 16, 64, 128, 2, 4, 256
 IMAGE_TOKENS = (IMAGE_SIZE // PATCH) ** 2
 
 
-def _tensors(n_embd: int, seed: int) -> dict[str, np.ndarray]:
+def image_tokens(image_size: int = IMAGE_SIZE) -> int:
+    """The tokens one image makes: one per patch (256 for ``image_size=256``, closer to
+    real projectors such as LLaVA-1.5's 576 or Gemma 3's 256)."""
+    return (image_size // PATCH) ** 2
+
+
+def _tensors(n_embd: int, seed: int, image_size: int) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(seed)
 
     def w(*shape: int, scale: float = 0.05) -> np.ndarray:
@@ -29,7 +35,7 @@ def _tensors(n_embd: int, seed: int) -> dict[str, np.ndarray]:
     t = {
         "v.patch_embd.weight": w(WIDTH, 3, PATCH, PATCH),
         "v.patch_embd.bias": w(WIDTH),
-        "v.position_embd.weight": w(IMAGE_TOKENS, WIDTH),
+        "v.position_embd.weight": w(image_tokens(image_size), WIDTH),
         "mm.0.weight": w(HIDDEN, WIDTH),
         "mm.0.bias": w(HIDDEN),
         "mm.2.weight": w(n_embd, HIDDEN),
@@ -49,11 +55,13 @@ def _tensors(n_embd: int, seed: int) -> dict[str, np.ndarray]:
     }
 
 
-def make_mmproj_gguf(dst: Path, n_embd: int = 576, seed: int = 0) -> Path:
+def make_mmproj_gguf(
+    dst: Path, n_embd: int = 576, seed: int = 0, image_size: int = IMAGE_SIZE
+) -> Path:
     writer = gguf.GGUFWriter(dst, arch="clip")
     writer.add_clip_has_vision_encoder(True)
     writer.add_clip_projector_type("mlp")
-    writer.add_vision_image_size(IMAGE_SIZE)
+    writer.add_vision_image_size(image_size)
     writer.add_vision_patch_size(PATCH)
     writer.add_vision_embedding_length(WIDTH)
     writer.add_vision_feed_forward_length(FF)
@@ -64,7 +72,7 @@ def make_mmproj_gguf(dst: Path, n_embd: int = 576, seed: int = 0) -> Path:
     writer.add_vision_image_mean([0.5, 0.5, 0.5])
     writer.add_vision_image_std([0.5, 0.5, 0.5])
     writer.add_vision_use_gelu(True)
-    for name, array in _tensors(n_embd, seed).items():
+    for name, array in _tensors(n_embd, seed, image_size).items():
         writer.add_tensor(name, array)
     writer.write_header_to_file()
     writer.write_kv_data_to_file()
@@ -73,6 +81,10 @@ def make_mmproj_gguf(dst: Path, n_embd: int = 576, seed: int = 0) -> Path:
     return dst
 
 
-def cached_mmproj_gguf(cache_dir: Path, n_embd: int = 576, seed: int = 0) -> Path:
-    key = f"{IMAGE_SIZE}:{PATCH}:{WIDTH}:{BLOCKS}:{n_embd}:{seed}"
-    return cached_gguf(cache_dir, "mmproj", key, lambda p: make_mmproj_gguf(p, n_embd, seed))
+def cached_mmproj_gguf(
+    cache_dir: Path, n_embd: int = 576, seed: int = 0, image_size: int = IMAGE_SIZE
+) -> Path:
+    key = f"{image_size}:{PATCH}:{WIDTH}:{BLOCKS}:{n_embd}:{seed}"
+    return cached_gguf(
+        cache_dir, "mmproj", key, lambda p: make_mmproj_gguf(p, n_embd, seed, image_size)
+    )
