@@ -238,7 +238,14 @@ async def test_bad_list_queries_are_400s_naming_the_parameter(fake, query, param
 
 @pytest.mark.parametrize(
     "item",
-    [{"type": "item_reference", "id": "msg_nope"}, {"id": "msg_nope"}, {"type": "item_reference"}],
+    [
+        {"type": "item_reference", "id": "msg_nope"},
+        {"id": "msg_nope"},
+        {"type": "item_reference"},
+        {"role": "user", "content": "x", "id": ["a"]},
+        {"role": "user", "content": "x", "id": ""},
+        {"role": "user", "content": "x", "status": "lost"},
+    ],
 )
 async def test_bad_item_references_are_4xx(fake, item):
     async with fake() as (client, engine):

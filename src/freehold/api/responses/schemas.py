@@ -30,26 +30,34 @@ class OtherContent(Item):
 Content = Annotated[TextContent | OtherContent, Field(discriminator="type")]
 
 
-class MessageItem(Item):
+class InputItemBase(Item):
+    """What every input item may carry as OpenAI returns it: its ``id`` (kept, so an
+    output item sent back is listed and referenced by it) and ``status``."""
+
+    id: str | None = Field(None, min_length=1)
+    status: Literal["in_progress", "completed", "incomplete"] | None = None
+
+
+class MessageItem(InputItemBase):
     type: Literal["message"] = "message"
     role: Literal["user", "assistant", "system", "developer"]
     content: str | list[Content]
 
 
-class FunctionCallItem(Item):
+class FunctionCallItem(InputItemBase):
     type: Literal["function_call"]
     call_id: str = Field(min_length=1)
     name: str = Field(min_length=1)
     arguments: str
 
 
-class FunctionCallOutputItem(Item):
+class FunctionCallOutputItem(InputItemBase):
     type: Literal["function_call_output"]
     call_id: str = Field(min_length=1)
     output: str | list[Content]
 
 
-class ReasoningItem(Item):
+class ReasoningItem(InputItemBase):
     type: Literal["reasoning"]
     summary: list[dict[str, Any]] = []
     content: list[dict[str, Any]] | None = None
