@@ -31,7 +31,9 @@ ARG LLAMA_CPP_PYTHON_VERSION=0.3.36
 # Haswell 2013+, AMD Zen/Excavator+), no AVX-512. For older CPUs pass e.g.
 # --build-arg CPU_CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX2=OFF -DGGML_FMA=OFF -DGGML_BMI2=OFF".
 # (GGML_CPU_ALL_VARIANTS needs GGML_BACKEND_DL, whose per-CPU libraries llama-cpp-python
-# 0.3.36 neither installs nor loads.) mtmd (multimodal) is not used by freehold: not built.
+# 0.3.36 neither installs nor loads.) mtmd (images: --mmproj) is built: llama-cpp-python's
+# LLAVA_BUILD option (on by default) adds llama.cpp's tools/mtmd as libmtmd in llama_cpp/lib,
+# which llama_cpp.mtmd_cpp loads; -DLLAVA_BUILD=OFF would leave vision out of the image.
 ARG CPU_CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON -DGGML_BMI2=ON -DGGML_AVX512=OFF"
 # CUDA: empty CUDA_ARCHITECTURES = llama.cpp's portable default list (Maxwell..Blackwell,
 # slow to compile); e.g. --build-arg CUDA_ARCHITECTURES="86;89;90" for the GPUs you have.
@@ -46,7 +48,7 @@ RUN apt-get update \
     && python3 -m venv /opt/freehold
 ENV PATH=/opt/freehold/bin:$PATH
 RUN set -eu; \
-    args="$CPU_CMAKE_ARGS -DLLAVA_BUILD=OFF $EXTRA_CMAKE_ARGS"; \
+    args="$CPU_CMAKE_ARGS $EXTRA_CMAKE_ARGS"; \
     if [ "$BACKEND" = cuda ]; then \
         args="$args -DGGML_CUDA=on"; \
         if [ -n "$CUDA_ARCHITECTURES" ]; then args="$args -DCMAKE_CUDA_ARCHITECTURES=$CUDA_ARCHITECTURES"; fi; \
@@ -87,7 +89,7 @@ RUN apt-get update \
 COPY --from=builder /opt/freehold /opt/freehold
 COPY docker/healthcheck.py /opt/freehold/healthcheck.py
 # A missing runtime library fails the build, not the first run (CUDA: no driver here to load it).
-RUN if [ "$BACKEND" = cpu ]; then /opt/freehold/bin/python -c "import llama_cpp, freehold"; fi
+RUN if [ "$BACKEND" = cpu ]; then /opt/freehold/bin/python -c "import llama_cpp.mtmd_cpp, freehold"; fi
 ENV PATH=/opt/freehold/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     FREEHOLD_HOST=0.0.0.0 \

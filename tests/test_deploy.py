@@ -146,6 +146,13 @@ def test_dockerfile_pins_the_same_llama_cpp_python_as_pyproject() -> None:
     assert f"LLAMA_CPP_PYTHON_VERSION={pin.group(1)}" in instructions("ARG")
 
 
+def test_image_builds_and_checks_mtmd_for_images() -> None:
+    """llama-cpp-python builds libmtmd only with LLAVA_BUILD on (its default): vision needs it."""
+    build = " ".join(instructions("RUN") + instructions("ARG"))
+    assert "LLAVA_BUILD=OFF" not in build
+    assert any("import llama_cpp.mtmd_cpp" in run for run in instructions("RUN"))
+
+
 def test_runtime_image_contract() -> None:
     env = " ".join(instructions("ENV"))
     assert "FREEHOLD_HOST=0.0.0.0" in env and "FREEHOLD_MODELS_DIR=/models" in env
