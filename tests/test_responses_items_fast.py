@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from named_sse import named_events
 from openai.types.responses import ResponseItem
 from openapi import validate
 from pydantic import TypeAdapter
@@ -108,6 +109,18 @@ async def test_cursor_pages_walk_the_items_both_ways(fake):
     assert past_the_end == {
         "object": "list", "data": [], "first_id": None, "last_id": None, "has_more": False
     }  # fmt: skip
+
+
+async def test_pages_hold_20_items_unless_asked_and_streamed_responses_list_theirs(fake):
+    many = [{"role": "user", "content": f"line {n}"} for n in range(21)]
+    async with fake() as (client, engine):
+        r = await client.post(RESPONSES, json={**BASE, "input": many, "stream": True})
+        response_id = named_events(r.text)[-1][1]["response"]["id"]
+        default = await listed(client, response_id)
+        hundred = await listed(client, response_id, limit=100)
+    assert len(default["data"]) == 20 and default["has_more"] is True
+    assert default["data"][0]["content"][0]["text"] == "line 20"
+    assert len(hundred["data"]) == 21 and hundred["has_more"] is False
 
 
 async def test_a_continued_response_lists_the_whole_conversation(fake):
