@@ -1,5 +1,6 @@
-"""Images of a chat request: ``image_url`` parts fetched (``data:`` URLs, and http(s) URLs
-when the server allows them) and decoded with Pillow into RGB pixels for the engine.
+"""Images of a request (a Turn's messages list them under IMAGES_KEY): URLs fetched
+(``data:`` URLs, and http(s) URLs when the server allows them) and decoded with Pillow
+into RGB pixels for the engine.
 
 Every failure is a 400 naming the part: a model without a projector, a URL that is not
 allowed or cannot be read, bytes over ``--max-image-bytes``, a format other than PNG,
@@ -17,7 +18,6 @@ from typing import Any
 
 from PIL import Image, UnidentifiedImageError
 
-from freehold.api.schemas import ImagePart, Message
 from freehold.config import Settings
 from freehold.engine.vision import ImageInput
 from freehold.errors import bad_request
@@ -26,26 +26,8 @@ FORMATS = {"PNG", "JPEG", "WEBP", "GIF"}
 FETCH_TIMEOUT = 10.0
 
 
-def image_parts(messages: Iterable[Message]) -> list[tuple[str, ImagePart]]:
-    """Each image part with its ``param`` path, in prompt order."""
-    found = []
-    for i, message in enumerate(messages):
-        if isinstance(message.content, list):
-            for j, part in enumerate(message.content):
-                if isinstance(part, ImagePart):
-                    found.append((f"messages[{i}].content[{j}]", part))
-    return found
-
-
-def chat_images(
-    messages: list[Message], settings: Settings, vision: bool, model: str
-) -> tuple[ImageInput, ...]:
-    parts = [(param, part.url) for param, part in image_parts(messages)]
-    return load_images(parts, settings, vision, model)
-
-
-# The other dialects (Anthropic Messages, Responses) write a media marker in a message's
-# text and list the image's (param, url) under this key of the template-ready message.
+# Each dialect's translator writes a media marker in a message's text and lists the
+# image's (param, url) under this key of the template-ready message (see api.turn).
 IMAGES_KEY = "images"
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 
-from freehold.api.schemas import LoraChoice
 from freehold.engine.lora import Adapter, AdapterChoice, normalize_choice
 from freehold.errors import bad_request
 
@@ -40,20 +39,20 @@ def choose_adapters(
     model_id: str,
     offered: tuple[Adapter, ...],
     named: Adapter | None,
-    requested: list[LoraChoice] | None,
+    requested: tuple[tuple[str, float | None], ...],
 ) -> AdapterChoice:
     """The LoRA adapters of one request: the one its model id names (``MODEL:NAME``), then
-    its ``lora`` list (a scale given there wins; omitted: the adapter's own scale)."""
+    the (name, scale) pairs it asks for (a scale given there wins; None: the adapter's own)."""
     by_name = {a.name: a for a in offered}
     pairs = [(named.name, named.scale)] if named is not None else []
-    for choice in requested or []:
-        adapter = by_name.get(choice.name)
+    for name, scale in requested:
+        adapter = by_name.get(name)
         if adapter is None:
             have = ", ".join(repr(n) for n in by_name) or "none"
             raise bad_request(
-                f"the model '{model_id}' has no LoRA adapter '{choice.name}' (it has: {have})",
+                f"the model '{model_id}' has no LoRA adapter '{name}' (it has: {have})",
                 "lora",
                 code="lora_not_found",
             )
-        pairs.append((adapter.name, adapter.scale if choice.scale is None else choice.scale))
+        pairs.append((adapter.name, adapter.scale if scale is None else scale))
     return normalize_choice(pairs)

@@ -9,10 +9,12 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 
 from freehold.api.auth import require_api_key
 from freehold.api.metrics import CONTENT_TYPE_LATEST
-from freehold.api.openai_wire import OpenAIWriter
-from freehold.api.schemas import ChatCompletionRequest, CompletionRequest, ErrorResponse
+from freehold.api.openai_turn import chat_turn, completion_turn, openai_writer
+from freehold.api.schemas import ChatCompletionRequest, CompletionRequest, ErrorResponse, Sampling
 from freehold.api.service import ModelView, Service
 from freehold.api.sse import send
+from freehold.api.translate import response_id
+from freehold.api.turn import Turn
 from freehold.engine.lora import Adapter
 from freehold.engine.registry import Entry
 from freehold.engine.types import ModelInfo
@@ -130,15 +132,17 @@ async def get_model(model_id: str, request: Request) -> dict[str, Any]:
 
 @v1.post("/chat/completions", responses=STREAMED)
 async def chat_completions(body: ChatCompletionRequest, request: Request) -> Response:
-    svc = service(request)
-    prepared = await svc.chat(body)
-    writer = OpenAIWriter(prepared.meta, prepared.shape)
-    return await send(request, svc.generate(prepared), writer, body.stream)
+    return await generate(request, body, chat_turn(body), "chat")
 
 
 @v1.post("/completions", responses=STREAMED)
 async def completions(body: CompletionRequest, request: Request) -> Response:
+    return await generate(request, body, completion_turn(body), "completions")
+
+
+async def generate(request: Request, body: Sampling, turn: Turn, endpoint: str) -> Response:
+    """An OpenAI body's Turn planned, run and written as chat (or text) completions."""
     svc = service(request)
-    prepared = await svc.completion(body)
-    writer = OpenAIWriter(prepared.meta, prepared.shape)
-    return await send(request, svc.generate(prepared), writer, body.stream)
+    planned = await svc.prepare(turn, response_id(endpoint == "chat"))
+    writer = openai_writer(body, planned)
+    return await send(request, svc.stream(endpoint, planned), writer, body.stream)

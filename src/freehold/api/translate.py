@@ -3,7 +3,6 @@ response envelope. (Engine parts → wire objects: ``openai_wire``.)"""
 
 from __future__ import annotations
 
-import json
 import re
 import time
 import uuid
@@ -13,8 +12,6 @@ from typing import Any
 
 from freehold import __version__
 from freehold.api.schemas import (
-    ChatCompletionRequest,
-    CompletionRequest,
     Message,
     Sampling,
     TextPart,
@@ -51,16 +48,13 @@ def refuse_unsupported(body: Sampling) -> None:
             )
 
 
-def logit_bias(given: dict[str, float] | None, n_vocab: int = 0) -> dict[int, float]:
-    """OpenAI's logit_bias: token ids (below ``n_vocab`` when known) to biases in
-    −100..100."""
+def logit_bias(given: dict[str, float] | None) -> dict[int, float]:
+    """OpenAI's logit_bias: token ids to biases in −100..100 (the planner checks the ids
+    against the model's vocabulary)."""
     bias: dict[int, float] = {}
     for key, value in (given or {}).items():
-        if not TOKEN_ID.fullmatch(key) or (n_vocab and int(key) >= n_vocab):
-            vocab = f" below {n_vocab}" if n_vocab else ""
-            raise bad_request(
-                f"logit_bias keys must be token ids{vocab}, got {key!r}", "logit_bias"
-            )
+        if not TOKEN_ID.fullmatch(key):
+            raise bad_request(f"logit_bias keys must be token ids, got {key!r}", "logit_bias")
         if not -100 <= value <= 100:  # NaN fails both comparisons
             raise bad_request(
                 f"logit_bias values must lie between -100 and 100, got {value}", "logit_bias"
@@ -69,9 +63,9 @@ def logit_bias(given: dict[str, float] | None, n_vocab: int = 0) -> dict[int, fl
     return bias
 
 
-def sampling_params(body: Sampling, n_vocab: int = 0) -> SamplingParams:
+def sampling_params(body: Sampling) -> SamplingParams:
     d = SamplingParams()
-    bias = logit_bias(body.logit_bias, n_vocab)
+    bias = logit_bias(body.logit_bias)
 
     def pick(value: Any, default: Any) -> Any:
         return default if value is None else value
@@ -97,15 +91,15 @@ def stop_strings(stop: str | list[str] | None) -> tuple[str, ...]:
     return tuple(s for s in stops if s)
 
 
-def max_tokens(body: ChatCompletionRequest | CompletionRequest) -> int | None:
+def max_tokens(body: Sampling) -> int | None:
     limit = getattr(body, "max_completion_tokens", None)
     return limit if limit is not None else body.max_tokens
 
 
 def message_dicts(messages: Iterable[Message]) -> list[dict[str, Any]]:
     """Messages as chat templates expect them: text parts joined (an image part as the
-    engine's media marker), developer → system, tool-call arguments as objects (Hugging
-    Face templates render them with tojson)."""
+    engine's media marker), developer → system (tool-call arguments stay JSON text:
+    ``chat.template.render`` gives templates objects)."""
     out = []
     for m in messages:
         d = m.model_dump(exclude_none=True)
@@ -115,21 +109,8 @@ def message_dicts(messages: Iterable[Message]) -> list[dict[str, Any]]:
             )
         d.setdefault("content", "")
         d["role"] = "system" if m.role == "developer" else m.role
-        if isinstance(d.get("tool_calls"), list):
-            d["tool_calls"] = [_template_call(c) for c in d["tool_calls"]]
         out.append(d)
     return out
-
-
-def _template_call(call: Any) -> Any:
-    fn = call.get("function") if isinstance(call, dict) else None
-    if not isinstance(fn, dict) or not isinstance(fn.get("arguments"), str):
-        return call
-    try:
-        args = json.loads(fn["arguments"])
-    except ValueError:
-        return call
-    return {**call, "function": {**fn, "arguments": args}}
 
 
 def with_system_note(messages: list[dict[str, Any]], note: str | None) -> list[dict[str, Any]]:
@@ -183,6 +164,10 @@ def usage_dict(usage: Usage | None) -> dict[str, Any] | None:
     }
 
 
+def response_id(chat: bool) -> str:
+    return f"{'chatcmpl' if chat else 'cmpl'}-{uuid.uuid4().hex}"
+
+
 @dataclass
 class ResponseMeta:
     model: str
@@ -195,7 +180,7 @@ class ResponseMeta:
     created: int = field(default_factory=lambda: int(time.time()))
 
     def __post_init__(self) -> None:
-        self.id = self.id or f"{'chatcmpl' if self.chat else 'cmpl'}-{uuid.uuid4().hex}"
+        self.id = self.id or response_id(self.chat)
 
     def envelope(
         self, choices: list[dict[str, Any]], usage: Usage | None = None, last: bool = False

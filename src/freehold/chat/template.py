@@ -7,6 +7,7 @@ so it cannot reach Python internals (llama-cpp-python's CVE-2024-34359).
 from __future__ import annotations
 
 import functools
+import json
 import logging
 from collections.abc import Mapping, Sequence
 from datetime import datetime
@@ -89,7 +90,7 @@ def render(
     try:
         return str(
             compiled.render(
-                messages=list(messages),
+                messages=[with_argument_objects(m) for m in messages],
                 bos_token=bos_token,
                 eos_token=eos_token,
                 add_generation_prompt=add_generation_prompt,
@@ -106,6 +107,26 @@ def render(
         ) from exc
     except (TemplateError, TypeError, ValueError, KeyError, AttributeError) as exc:
         raise _template_broken(f"the chat template failed to render: {exc}") from exc
+
+
+def with_argument_objects(message: Mapping[str, Any]) -> Mapping[str, Any]:
+    """``message`` with its tool calls' JSON-text arguments as objects: Hugging Face
+    templates render them with ``tojson`` (text would come out quoted twice)."""
+    calls = message.get("tool_calls")
+    if not isinstance(calls, list):
+        return message
+    return {**message, "tool_calls": [_call_with_object(c) for c in calls]}
+
+
+def _call_with_object(call: Any) -> Any:
+    fn = call.get("function") if isinstance(call, dict) else None
+    if not isinstance(fn, dict) or not isinstance(fn.get("arguments"), str):
+        return call
+    try:
+        args = json.loads(fn["arguments"])
+    except ValueError:
+        return call
+    return {**call, "function": {**fn, "arguments": args}}
 
 
 def _template_broken(message: str) -> FreeholdError:
