@@ -6,8 +6,10 @@ Pure translation with 400s for bad input (unknown types, missing names, bad sche
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Mapping
 from typing import Any
 
+from freehold.api.turn import Turn
 from freehold.chat.tools.formats import ToolFormat
 from freehold.chat.tools.grammar import FunctionTool
 from freehold.chat.tools.plan import (
@@ -23,7 +25,7 @@ from freehold.errors import bad_request
 _NAME = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 
 
-def function_tools(tools: list[dict[str, Any]] | None) -> list[FunctionTool]:
+def function_tools(tools: Iterable[Any] | None) -> list[FunctionTool]:
     out = []
     for i, tool in enumerate(tools or []):
         param = f"tools[{i}]"
@@ -42,11 +44,11 @@ def function_tools(tools: list[dict[str, Any]] | None) -> list[FunctionTool]:
     return out
 
 
-def tool_choice(value: str | dict[str, Any] | None, parallel: bool | None) -> ToolChoice:
+def tool_choice(value: str | Mapping[str, Any] | None, parallel: bool | None) -> ToolChoice:
     par = parallel is not False
     if value is None or value in ("auto", "none", "required"):
         return ToolChoice(value or "auto", None, par)
-    if isinstance(value, dict) and value.get("type") == "function":
+    if isinstance(value, Mapping) and value.get("type") == "function":
         name = (value.get("function") or {}).get("name")
         if isinstance(name, str) and name:
             return ToolChoice("function", name, par)
@@ -57,7 +59,7 @@ def tool_choice(value: str | dict[str, Any] | None, parallel: bool | None) -> To
     )
 
 
-def response_grammar(fmt: dict[str, Any] | None, grammar: str | None) -> Grammar | None:
+def response_grammar(fmt: Mapping[str, Any] | None, grammar: str | None) -> Grammar | None:
     """The grammar for ``response_format`` (or the ``grammar`` GBNF extension)."""
     kind = (fmt or {}).get("type", "text")
     if grammar is not None and kind != "text":
@@ -82,11 +84,12 @@ def response_grammar(fmt: dict[str, Any] | None, grammar: str | None) -> Grammar
     )
 
 
-def output_plan(body: Any, fmt: ToolFormat, template_has_tools: bool) -> OutputPlan:
-    """A chat body's tools, tool_choice, parallel_tool_calls, response_format, grammar."""
-    tools = function_tools(body.tools)
-    choice = tool_choice(body.tool_choice, body.parallel_tool_calls)
+def output_plan(turn: Turn, fmt: ToolFormat, template_has_tools: bool) -> OutputPlan:
+    """A Turn's tools, tool_choice, parallel_tool_calls, response_format and grammar (in
+    Chat Completions' shapes, whatever dialect it came from) as the engine's plan."""
+    tools = function_tools(turn.tools)
+    choice = tool_choice(turn.tool_choice, turn.parallel_tool_calls)
     if choice.mode in ("required", "function") and not tools:
         raise bad_request("tool_choice asks for a tool call but no tools were given", "tool_choice")
-    output = response_grammar(body.response_format, body.grammar)
+    output = response_grammar(turn.response_format, turn.grammar)
     return plan_output(tools, choice, fmt, output, template_has_tools)
