@@ -229,6 +229,12 @@ def _assert_error(
         ({"messages": HI, "temperature": 3}, 400, "temperature", "invalid_value"),
         ({"messages": []}, 400, "messages", "invalid_value"),
         ({"messages": [{"role": "wizard", "content": "x"}]}, 400, "messages.0.role", None),
+        (  # a union (string or parts): the error names the part, not "should be a string"
+            {"messages": [{"role": "user", "content": [{"type": "text", "text": 3}]}]},
+            400,
+            "messages.0.content.0.text",
+            "invalid_value",
+        ),
         ({"messages": HI, "n": 2}, 400, "n", None),  # one slot
         ({"messages": HI, "n": 0}, 400, "n", "invalid_value"),
         ({"messages": HI, "logprobs": True, "top_logprobs": 21}, 400, "top_logprobs", None),

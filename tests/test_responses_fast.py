@@ -201,6 +201,11 @@ async def test_the_store_keeps_only_the_newest(fake):
             "input.0.arguments",
         ),
         ({"input": [{"type": "item_reference", "id": "msg_1"}]}, "input.0"),
+        (  # the list member of the input's union, not "input should be a string"
+            {"input": [{"type": "function_call", "call_id": 3, "name": "f", "arguments": "{}"}]},
+            "input.0.call_id",
+        ),
+        ({"input": [{"role": "user", "content": 5}]}, "input.0.content"),
         ({"max_output_tokens": 0}, "max_output_tokens"),
         ({"temperature": 3}, "temperature"),
         ({"top_p": 2}, "top_p"),

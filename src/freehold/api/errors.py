@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import logging
+import re
+from collections.abc import Sequence
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -29,14 +32,41 @@ def error_response(exc: FreeholdError, path: str = "") -> JSONResponse:
     return JSONResponse(body, status_code=exc.status, headers=exc.headers)
 
 
+_GENERIC = re.compile(r"[a-z-]+\[.+\]")  # list[int], tagged-union[A,B], function-after[f, str]
+_BRANCHES = {"str", "int", "float", "bool", "dict", "list", "none", "bytes"}
+
+
+def _branch(part: int | str) -> bool:
+    """A union member's name that pydantic puts in an error's location (``str``,
+    ``list[tagged-union[A,B]]``): not a field the client wrote."""
+    return isinstance(part, str) and (part in _BRANCHES or _GENERIC.fullmatch(part) is not None)
+
+
 def _param(loc: tuple[int | str, ...]) -> str | None:
     where = loc[1:] if loc and loc[0] in ("body", "query", "path") else loc
-    parts = [str(p) for p in where]
+    parts: list[str] = []
+    drop_tag_at = -1
+    for i, part in enumerate(where):
+        if _branch(part):
+            if "tagged-union[" in str(part):  # the next key is the tag, after the list index
+                drop_tag_at = i + (2 if str(part).startswith(("list[", "dict[")) else 1)
+            continue
+        if i != drop_tag_at:
+            parts.append(str(part))
     return ".".join(parts) or None
 
 
+def _deepest(errors: Sequence[Any]) -> Any:
+    """Of the errors in the first one's top-level field, the one whose location goes
+    deepest: for a union (``input``: a string or a list of items) that is the member the
+    client meant, not "Input should be a valid string"."""
+    field = tuple(errors[0].get("loc", ()))[:2]
+    same = [e for e in errors if tuple(e.get("loc", ()))[:2] == field]
+    return max(same, key=lambda e: len(e.get("loc", ())))
+
+
 def validation_error(exc: RequestValidationError) -> FreeholdError:
-    first = exc.errors()[0]
+    first = _deepest(exc.errors())
     loc = tuple(first.get("loc", ()))
     param = _param(loc)
     if first.get("type") == "json_invalid":
