@@ -57,6 +57,21 @@ async def test_adapter_ids_and_lora_lists_reach_the_engine_as_one_choice() -> No
     assert card["meta"]["adapter"] == {"name": "poet", "scale": 1.0}
 
 
+async def test_an_adapter_named_in_the_model_applies_in_every_dialect() -> None:
+    """One planner: ``MODEL:ADAPTER`` picks the adapter for Responses and Anthropic
+    Messages as it does for chat, and each answer names the model as it was asked."""
+    engine = FakeEngine()
+    model = "fake-model:pirate"
+    async with serve(with_adapters(engine)) as client:
+        chat = await client.post(CHAT, json={"model": model, "messages": HI})
+        resp = await client.post("/v1/responses", json={"model": model, "input": "hi"})
+        body = {"model": model, "max_tokens": 5, "messages": HI}
+        msg = await client.post("/v1/messages", json=body)
+    assert [r.status_code for r in (chat, resp, msg)] == [200, 200, 200]
+    assert [r.json()["model"] for r in (chat, resp, msg)] == [model] * 3
+    assert [r.adapters for r in engine.requests] == [(("pirate", 0.5),)] * 3
+
+
 async def test_one_decode_step_never_mixes_adapter_choices() -> None:
     engine = FakeEngine(script=["a", "b", "c", "d"], slots=3)
     async with serve(with_adapters(engine)) as client:
