@@ -17,18 +17,16 @@ from typing import Any, Protocol, TypeVar
 
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response
-from sse_starlette import EventSourceResponse, ServerSentEvent
 
+from freehold.api.event_stream import EventStream
 from freehold.engine.fold import Folded, fold_chunks
 from freehold.engine.types import Chunk
 from freehold.errors import FreeholdError
 
 T = TypeVar("T")
 CLIENT_CLOSED = 499  # nginx's code for "client closed request"; nobody reads it
-# On SIGTERM the engine ends every stream within --shutdown-timeout; the stream then
-# has this much longer to send its last events before sse-starlette cancels it.
-DRAIN_MARGIN_SECONDS = 10
 PING_SECONDS = 15
+PING_COMMENT = b": ping\n\n"
 
 
 @dataclass(frozen=True)
@@ -39,11 +37,14 @@ class SseEvent:
     data: dict[str, Any] | str
     event: str | None = None
 
-    def wire(self) -> ServerSentEvent:
+    def wire(self) -> bytes:
+        """The event as sent: ``event:`` and ``data:`` lines, then a blank line."""
         data = self.data
         if not isinstance(data, str):
             data = json.dumps(data, separators=(",", ":"))
-        return ServerSentEvent(data=data, event=self.event)
+        lines = "".join(f"data: {line}\n" for line in data.split("\n"))
+        head = f"event: {self.event}\n" if self.event is not None else ""
+        return f"{head}{lines}\n".encode()
 
 
 class Writer(Protocol):
@@ -103,14 +104,8 @@ async def send(
         first = await unless_disconnected(request, anext(chunks))
         whole = _prepend(first, chunks)
         if stream:
-            ping = writer.ping
-            return EventSourceResponse(
-                _sse(writer, writer.events(whole), chunks),
-                sep="\n",
-                ping=PING_SECONDS,
-                ping_message_factory=(lambda: ping.wire()) if ping is not None else None,
-                shutdown_grace_period=_drain_seconds(request),
-            )
+            ping = writer.ping.wire() if writer.ping is not None else PING_COMMENT
+            return EventStream(_sse(writer, writer.events(whole), chunks), ping, PING_SECONDS)
         folded = await unless_disconnected(request, fold_chunks(whole))
         await chunks.aclose()  # ends the stream's lease on its model now, not at GC
         return JSONResponse(writer.body(folded))
@@ -119,13 +114,9 @@ async def send(
         raise
 
 
-def _drain_seconds(request: Request) -> float:
-    return float(request.app.state.settings.shutdown_timeout) + DRAIN_MARGIN_SECONDS
-
-
 async def _sse(
     writer: Writer, events: AsyncIterator[SseEvent], chunks: AsyncGenerator[Chunk, None]
-) -> AsyncIterator[ServerSentEvent]:
+) -> AsyncIterator[bytes]:
     try:
         async for event in events:
             yield event.wire()
