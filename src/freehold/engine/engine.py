@@ -13,6 +13,7 @@ from freehold.engine.llama import BackendConfig, LlamaBackend
 from freehold.engine.llama_pooling import LlamaPoolingContext, pooling_facts, rank_format
 from freehold.engine.llama_vision import VisionProjector
 from freehold.engine.lora import Adapter
+from freehold.engine.mailbox import Mailbox
 from freehold.engine.pooler import Pooler
 from freehold.engine.pooling import PoolingWorker
 from freehold.engine.scheduler import Scheduler
@@ -61,6 +62,7 @@ class LlamaEngine:
         self._pooler: Pooler | None = None
         self._info = ModelInfo(id=model_id, path=str(path))
         self._closing = False
+        self._mailbox = Mailbox()
 
     @property
     def info(self) -> ModelInfo:
@@ -89,7 +91,9 @@ class LlamaEngine:
             threads = self._config.threads_batch or self._config.threads
             model = self._backend.model
             self._vision = await asyncio.to_thread(VisionProjector, self._mmproj, model, threads)
-        self._scheduler = Scheduler(self._backend, self._config.n_seq, self._max_queue)
+        self._scheduler = Scheduler(
+            self._backend, self._config.n_seq, self._max_queue, self._mailbox.flush
+        )
         self._scheduler.start()
         log.info(
             "model %s ready: %d slots of %d tokens (context %d)",
@@ -175,7 +179,7 @@ class LlamaEngine:
             request,
             prompt,
             n_ctx_slot,
-            emit=lambda item: loop.call_soon_threadsafe(out.put_nowait, item),
+            emit=lambda item: self._mailbox.post(loop, out, item),
             server_timeout=self._request_timeout,
         )
         job.images = rows

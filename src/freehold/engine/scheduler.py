@@ -18,6 +18,7 @@ import queue
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import replace
 
 from freehold.engine.backend import Backend, DecodeError
@@ -43,8 +44,19 @@ def _lru(slot: Slot) -> float:
 
 
 class Scheduler:
-    def __init__(self, backend: Backend, n_slots: int, max_queue: int) -> None:
+    def __init__(
+        self,
+        backend: Backend,
+        n_slots: int,
+        max_queue: int,
+        flush: Callable[[], None] = lambda: None,
+    ) -> None:
+        """``flush``: sends what the requests got so far (engine/mailbox.py). The thread
+        calls it just before each llama_decode, where it lets go of the GIL, so that the
+        event loop's work on the chunks runs beside the decode instead of holding up the
+        next step; and before it sleeps with nothing to decode."""
         self.backend = backend
+        self._flush = flush
         self.slots = [Slot(seq=i) for i in range(n_slots)]
         self.max_queue = max_queue
         # Why the thread died (then every request is refused with it), else None.
@@ -117,6 +129,8 @@ class Scheduler:
         """One round: take new jobs (waiting for one when ``block`` and idle), drop the
         cancelled, admit, decode one step. False once ``stop`` was asked."""
         idle = not self._waiting and all(s.job is None for s in self.slots)
+        if block and idle:
+            self._flush()
         if not self._take_inbox(block=block and idle):
             return False
         try:
@@ -138,8 +152,10 @@ class Scheduler:
                 pass
         except BaseException as exc:  # the thread dies: nothing may wait for it any more
             self._die(exc)
+            self._flush()
             return
         self._answer_all(shutting_down())
+        self._flush()
 
     def _take_inbox(self, block: bool) -> bool:
         try:
@@ -289,6 +305,7 @@ class Scheduler:
             del slot.pending[: len(take)]
         if not entries:
             return
+        self._flush()
         try:
             self.backend.decode(entries)
         except Exception as exc:
@@ -315,6 +332,7 @@ class Scheduler:
             base = len(slot.cache)
             try:
                 rows = [slot.job.images[t] for t in run]
+                self._flush()
                 self.backend.decode_embeddings(rows, base, slot.seq)
             except Exception as exc:
                 self._decode_failed([(slot, base, list(slot.pending))], exc)
