@@ -1,6 +1,7 @@
 """The container proof: the built image serves a real model on 127.0.0.1, passes its
-HEALTHCHECK, answers the openai client (plain and streaming, with an API key), and on
-`stop` drains an in-flight request and exits 0 quickly.
+HEALTHCHECK, answers the openai client (plain and streaming, with an API key), takes
+images through its libmtmd (a mounted projector), and on `stop` drains an in-flight
+request and exits 0 quickly.
 
 Opt-in, since a cold image build compiles llama.cpp (10-15 min on 2 cores):
   scripts/container-smoke.sh                  builds the CPU image and runs this file
@@ -11,6 +12,8 @@ CONTAINER_ENGINE picks podman or docker (default: the first that answers `info`)
 
 from __future__ import annotations
 
+import base64
+import io
 import os
 import shutil
 import socket
@@ -266,3 +269,47 @@ def test_pulls_a_hub_model_into_the_volume_once(
             assert hub.state.served[gguf.sha256] == gguf.size  # nothing fetched again
             box.stop()
             assert box.state("ExitCode") == "0", box.logs()
+
+
+def png_data_url(color: tuple[int, int, int]) -> str:
+    from PIL import Image
+
+    picture = Image.new("RGB", (48, 40), color)
+    for x in range(24):  # some structure, so that patches differ
+        picture.putpixel((x, x % 40), (255 - color[0], 255 - color[1], 255 - color[2]))
+    buf = io.BytesIO()
+    picture.save(buf, format="PNG")
+    return f"data:image/png;base64,{base64.b64encode(buf.getvalue()).decode()}"
+
+
+def prompt_tokens_with_images(client: openai.OpenAI, *urls: str) -> int:
+    parts: list[dict[str, Any]] = [{"type": "text", "text": "Describe it."}]
+    parts += [{"type": "image_url", "image_url": {"url": url}} for url in urls]
+    messages: Any = [{"role": "user", "content": parts}]
+    model = client.models.list().data[0].id
+    reply = client.chat.completions.create(model=model, messages=messages, max_tokens=1)
+    assert reply.usage is not None
+    return reply.usage.prompt_tokens
+
+
+def test_images_reach_the_model_through_mtmd_in_the_image(
+    engine: str, image: str, model_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """libmtmd is in the image: a projector (tests/mmproj_gguf.py) mounted beside the model
+    loads, and each image adds its tokens to the prompt."""
+    from mmproj_gguf import IMAGE_TOKENS, cached_mmproj_gguf
+
+    mmproj = cached_mmproj_gguf(tmp_path_factory.getbasetemp() / "mmproj")
+    mmproj.chmod(0o644)  # the container's user (uid 10001) reads it
+    args = ["-v", f"{model_path}:/mnt/model.gguf:ro", "-e", "FREEHOLD_MODEL=/mnt/model.gguf"]
+    args += ["-v", f"{mmproj}:/mnt/mmproj.gguf:ro", "-e", "FREEHOLD_MMPROJ=/mnt/mmproj.gguf"]
+    with running(engine, image, *args, "-e", "FREEHOLD_THREADS=1") as box:
+        client = box.client()
+        assert client.models.list().data[0].model_extra["meta"]["vision"] is True
+        red, blue = png_data_url((220, 20, 20)), png_data_url((20, 20, 220))
+        one = prompt_tokens_with_images(client, red)
+        two = prompt_tokens_with_images(client, red, blue)
+        # the second image adds its tokens and the "\n" that joins content parts
+        assert two - one == IMAGE_TOKENS + 1, box.logs()
+        box.stop()
+        assert box.state("ExitCode") == "0", box.logs()
