@@ -68,11 +68,19 @@ COPY src ./src
 # README.md is only the package's long description: a stub keeps it out of the context.
 # llama.cpp's own install rules leave a second copy of its libraries and headers at the
 # top of site-packages (llama_cpp loads those in llama_cpp/lib): 31 MB gone, and pip and
-# setuptools (22 MB), which a serving image does not need.
+# setuptools (22 MB), which a serving image does not need. The wheel holds each library of
+# llama_cpp/lib three times (libX.so, libX.so.0, libX.so.0.Y.Z: copies, not links): the
+# two short names become links again (15 MB).
 RUN touch README.md && pip install --no-deps . && rm -rf build README.md \
     && site=$(python -c "import sysconfig; print(sysconfig.get_paths()['purelib'])") \
     && rm -rf "$site/lib" "$site/include" \
-    && pip uninstall -y pip setuptools
+    && pip uninstall -y pip setuptools \
+    && cd "$site/llama_cpp/lib" && for real in *.so.*.*.*; do \
+        short=${real%%.so.*}.so; version=${real#"$short".}; \
+        for name in "$short" "$short.${version%%.*}"; do \
+            if cmp -s "$name" "$real"; then ln -sf "$real" "$name"; fi; \
+        done; \
+    done
 
 # ---------------------------------------------------------------------------------------
 # runtime: no compilers; the venv, tini, libgomp (llama.cpp's OpenMP), a non-root user.
