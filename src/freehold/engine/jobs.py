@@ -105,18 +105,3 @@ def common_prefix(a: list[int], b: list[int]) -> int:
     while i < n and a[i] == b[i]:
         i += 1
     return i
-
-
-def internal_error(exc: BaseException) -> FreeholdError:
-    return FreeholdError(
-        f"internal error while generating: {type(exc).__name__}",
-        status=500,
-        type="server_error",
-        code="internal_error",
-    )
-
-
-def shutting_down() -> FreeholdError:
-    return FreeholdError(
-        "server shutting down", status=503, type="server_error", code="shutting_down"
-    )

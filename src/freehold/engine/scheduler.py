@@ -22,13 +22,14 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from freehold.engine.backend import Backend, DecodeError
-from freehold.engine.jobs import (
-    Job,
-    Slot,
+from freehold.engine.failures import (
+    engine_failed,
     internal_error,
-    made_with,
+    kv_cache_full,
+    kv_victim,
     shutting_down,
 )
+from freehold.engine.jobs import Job, Slot, made_with
 from freehold.engine.lora import AdapterChoice
 from freehold.engine.output import SlotOutput
 from freehold.engine.prefix import place
@@ -447,29 +448,13 @@ class Scheduler:
             for slot in slots:
                 self._fail(slot, internal_error(exc), forget=True)
             return
-        victim = self._kv_victim(slots)
+        victim = kv_victim(slots, self.backend.n_ctx // len(self.slots))
         log.warning(
             "KV cache full; failing %s, %d other request(s) go on",
             victim.job.request.request_id if victim.job else "?",
             len(slots) - 1,
         )
-        self._fail(
-            victim,
-            FreeholdError(
-                "the model ran out of context memory for this request; retry",
-                status=503,
-                type="server_error",
-                code="kv_cache_full",
-                headers={"Retry-After": "1"},
-            ),
-            forget=True,
-        )
-
-    def _kv_victim(self, slots: list[Slot]) -> Slot:
-        """The slot that cannot fit its own share of the context, else the newest one."""
-        per_slot = self.backend.n_ctx // len(self.slots)
-        over = [s for s in slots if len(s.cache) + len(s.pending) > per_slot]
-        return max(over or slots, key=lambda s: s.order)
+        self._fail(victim, kv_cache_full(), forget=True)
 
     def _answer_all(self, error: FreeholdError) -> None:
         """At stop: answer every running and waiting job with ``error``."""
@@ -495,12 +480,7 @@ class Scheduler:
             self._inflight = 0
             for slot in self.slots:
                 slot.job = None
-        error = FreeholdError(
-            f"the server cannot generate any more ({self.failure}); restart it",
-            status=500,
-            type="server_error",
-            code="engine_failed",
-        )
+        error = engine_failed(self.failure)
         for job in jobs:
             try:
                 job.emit(error)
