@@ -11,7 +11,8 @@ from typing import Any
 from freehold.api import create_app
 from freehold.config import Settings, load_settings
 from freehold.engine.engine import LlamaEngine, auto_slots
-from freehold.engine.llama import BackendConfig, gpu_offload_supported
+from freehold.engine.llama import BackendConfig
+from freehold.engine.llama_process import gpu_offload_supported
 from freehold.engine.memory import estimate, parse_budget
 from freehold.engine.registry import Limits, ModelSpec, Registry
 from freehold.engine.turns import DecodeTurns

@@ -32,7 +32,7 @@ def model_files(path: Path) -> list[Path]:
 def estimate(path: Path, n_ctx: int) -> MemoryEstimate:
     """Weights (the file sizes) plus an f16 KV cache of ``n_ctx`` tokens (0: the model's
     training context)."""
-    from freehold.engine.llama import probe_shape
+    from freehold.engine.llama_process import probe_shape
 
     shape = probe_shape(path)
     n_ctx = n_ctx or shape.n_ctx_train
@@ -46,7 +46,7 @@ def parse_budget(text: str, offloading: bool = False) -> int:
     if text != "auto":
         return int(text)
     if offloading:
-        from freehold.engine.llama import gpu_memory_total
+        from freehold.engine.llama_process import gpu_memory_total
 
         vram = gpu_memory_total()
         if vram:
