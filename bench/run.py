@@ -191,11 +191,16 @@ def repack_choice(setting: str, threads: int) -> Any:
     return resolve_repack(setting, MODEL, threads, llama_cpp.__version__)  # type: ignore[arg-type]
 
 
-def write_outputs(results: dict[str, Any], out: Path) -> None:
+def write_report(results: dict[str, Any], out: Path) -> None:
+    """results.json and RESULTS.md (no plotting library needed)."""
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.json").write_text(json.dumps(results, indent=1) + "\n")
     md = out / "RESULTS.md"  # the sections below sections.MARKER are not run.py's: kept
     md.write_text(sections.with_kept(report.render(results), md.read_text() if md.exists() else ""))
+
+
+def write_outputs(results: dict[str, Any], out: Path) -> None:
+    write_report(results, out)
     plots.throughput(results, out / "throughput.png")
     plots.ttft(results, out / "ttft.png")
     print(f"  wrote {out / 'RESULTS.md'}, throughput.png, ttft.png", flush=True)
