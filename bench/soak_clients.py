@@ -112,7 +112,8 @@ BAD_REQUESTS: list[tuple[str, Any, tuple[int, ...]]] = [
     ("negative max_tokens", {"messages": QUESTION, "max_tokens": -5}, (400,)),
     ("temperature 9", {"messages": QUESTION, "temperature": 9}, (400,)),
     ("bad logit_bias", {"messages": QUESTION, "logit_bias": {"²": 5}}, (400,)),
-    ("n=3", {"messages": QUESTION, "n": 3}, (400,)),
+    # n choices need n slots at once: more than the server has is refused (n ≤ slots runs)
+    ("n above the slots", {"messages": QUESTION, "n": 64}, (400,)),
     ("unknown model", {"messages": QUESTION, "model": "no-such-model"}, (404,)),
     ("array body", [1, 2, 3], (400,)),
 ]
