@@ -8,7 +8,7 @@ import random
 import pytest
 
 from freehold.chat.tools.formats import FORMATS, detect_tool_format
-from freehold.chat.tools.parsers import Call
+from freehold.chat.tools.parsers import ArgsText, Call, CallEnd, CallStart, Piece
 from freehold.engine.parser import OutputParser
 from freehold.engine.types import ReasoningPlan
 
@@ -85,16 +85,32 @@ def random_splits(text: str) -> list[str]:
     return [text[a:b] for a, b in zip([0, *cuts], [*cuts, len(text)], strict=True)]
 
 
-def parse(family: str, pieces: list[str]) -> list[str | Call]:
-    parser = FORMATS[family].parser()
-    out = [p for piece in pieces for p in parser.feed(piece)] + parser.finish()
+def whole_calls(out: list[Piece]) -> list[str | Call]:
+    """Streamed calls folded into whole ones (a confirmed call's fragments must add up to
+    its final arguments; a dropped one leaves nothing), text pieces merged."""
+    started: list[Call] = []
     merged: list[str | Call] = []
     for p in out:
-        if merged and isinstance(p, str) and isinstance(merged[-1], str):
+        if isinstance(p, CallStart):
+            started.append(Call(p.name, ""))
+        elif isinstance(p, ArgsText):
+            started[-1] = Call(started[-1].name, started[-1].arguments + p.text)
+        elif isinstance(p, CallEnd):
+            call = started.pop(0)
+            if p.arguments is not None:
+                assert call.arguments == p.arguments
+                merged.append(call)
+        elif merged and isinstance(p, str) and isinstance(merged[-1], str):
             merged[-1] += p
         else:
             merged.append(p)
+    assert not started
     return merged
+
+
+def parse(family: str, pieces: list[str]) -> list[str | Call]:
+    parser = FORMATS[family].parser()
+    return whole_calls([p for piece in pieces for p in parser.feed(piece)] + parser.finish())
 
 
 @pytest.mark.parametrize(
@@ -139,7 +155,92 @@ def test_a_call_inside_thinking_is_reasoning_not_a_call() -> None:
     )
     parts = [p for ch in text for p in parser.feed(ch)] + parser.finish()
     reasoning = "".join(p.text for p in parts if p.kind == "reasoning")
-    calls = [p.call for p in parts if p.kind == "tool_call"]
+    calls = [p.call for p in parts if p.kind == "tool_call_start"]
     assert "<tool_call>get_weather</tool_call>" in reasoning
     assert [(c.index, c.id, c.name) for c in calls if c] == [(0, "call_x", "get_weather")]
     assert not [p for p in parts if p.kind == "content"]
+
+
+def pieces_by_char(family: str, text: str) -> list[tuple[int, Piece]]:
+    """Each piece with the number of characters fed when it came out."""
+    parser = FORMATS[family].parser()
+    out = [(i + 1, p) for i, ch in enumerate(text) for p in parser.feed(ch)]
+    return out + [(len(text), p) for p in parser.finish()]
+
+
+@pytest.mark.parametrize(
+    ("family", "text"),
+    [
+        ("hermes", '<tool_call>\n{"name": "f", "arguments": {"a": [1, {"b": "x"}]}}\n</tool_call>'),
+        ("llama3", '<|python_tag|>{"name": "f", "parameters": {"a": [1, {"b": "x"}]}}'),
+        ("llama3", '{"name": "f", "parameters": {"a": [1, {"b": "x"}]}}'),
+        ("mistral", '[TOOL_CALLS][{"name": "f", "arguments": {"a": [1, {"b": "x"}]}}]'),
+        ("generic", '{"tool_call": {"name": "f", "arguments": {"a": [1, {"b": "x"}]}}}'),
+    ],
+)
+def test_arguments_stream_as_written_and_stop_at_their_own_brace(family, text) -> None:
+    got = pieces_by_char(family, text)
+    kinds = [type(p).__name__ for _, p in got]
+    assert kinds[0] == "CallStart" and kinds[-1] == "CallEnd" and set(kinds[1:-1]) == {"ArgsText"}
+    args = '{"a": [1, {"b": "x"}]}'
+    begin, end = text.index(args) + 1, text.index(args) + len(args)
+    fragments = [(n, p.text) for n, p in got if isinstance(p, ArgsText)]
+    assert got[0][0] == begin  # announced as the arguments' brace arrives
+    assert len(fragments) > 10 and fragments[-1] == (end, "}")  # their own brace, at once
+    assert "".join(f for _, f in fragments) == args
+    assert got[-1][1] == CallEnd(args)
+
+
+@pytest.mark.parametrize(
+    ("written", "final"),
+    [
+        (
+            '{"a":1.50,"b":"\\u00e9\\ud83d\\ude00\\/","c":[ ],"d":true}',
+            '{"a": 1.5, "b": "é😀/", "c": [], "d": true}',
+        ),
+        ('{"html": "</b> </tool_"}', '{"html": "</b> </tool_"}'),
+    ],
+)
+def test_fragments_are_the_final_json_text_and_hold_back_the_closing_marker(written, final):
+    text = f'<tool_call>{{"name": "f", "arguments": {written}}}</tool_call>'
+    got = pieces_by_char("hermes", text)
+    fragments = [p.text for _, p in got if isinstance(p, ArgsText)]
+    assert "".join(fragments) == final and got[-1][1] == CallEnd(final)
+    if "<" in final:  # held while it could start "</tool_call>", sent once it cannot
+        assert "</b" in fragments and '</tool_"' in fragments
+
+
+@pytest.mark.parametrize(
+    ("text", "after"),
+    [
+        (
+            '<tool_call>{"name": "f", "arguments": {"a": 1, "a": 2}}</tool_call>',
+            [Call("f", '{"a": 2}')],
+        ),
+        (
+            '<tool_call>{"name": "f", "arguments": {"a": 1}',
+            ['<tool_call>{"name": "f", "arguments": {"a": 1}'],
+        ),
+    ],
+    ids=["duplicate-keys", "cut-short"],
+)
+def test_an_announced_call_that_does_not_parse_as_streamed_is_dropped(text, after) -> None:
+    got = [p for _, p in pieces_by_char("hermes", text)]
+    assert got[0] == CallStart("f") and CallEnd(None) in got
+    rest = got[got.index(CallEnd(None)) + 1 :]
+    assert whole_calls(rest) == after
+
+
+@pytest.mark.parametrize(
+    ("family", "text"),
+    [
+        (f, t)
+        for f, t, _ in CASES
+        if f in ("harmony", "deepseek", "functionary_v3_1", "functionary_v3_2")
+    ]
+    + [("mistral", '[TOOL_CALLS]get_weather[ARGS]{"city": "Paris"}')],
+)
+def test_families_without_a_json_envelope_send_calls_whole(family, text) -> None:
+    got = [p for _, p in pieces_by_char(family, text)]
+    assert not [p for p in got if isinstance(p, CallStart | ArgsText | CallEnd)]
+    assert [p for p in got if isinstance(p, Call)]

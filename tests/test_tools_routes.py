@@ -66,8 +66,10 @@ async def test_tool_call_whole_and_streamed(fake):
         validate("CreateChatCompletionStreamResponse", event)
     deltas = [c["delta"] for e in events for c in e["choices"]]
     streamed = [d["tool_calls"][0] for d in deltas if "tool_calls" in d]
-    assert len(streamed) == 1 and streamed[0]["index"] == 0
+    assert {s["index"] for s in streamed} == {0} and len(streamed) > 2  # name, then arguments
     assert streamed[0]["function"]["name"] == "get_weather"
+    arguments = "".join(s["function"]["arguments"] for s in streamed)
+    assert arguments == call["function"]["arguments"]
     finishes = [c["finish_reason"] for e in events for c in e["choices"] if c["finish_reason"]]
     assert finishes == ["tool_calls"]
     request = engine.requests[0]

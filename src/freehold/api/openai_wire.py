@@ -43,8 +43,8 @@ class PartShape:
 
     def delta(self, index: int, part: Part) -> Delta:
         """One part as a stream delta (empty: nothing to send)."""
-        if part.kind == "tool_call" and part.call is not None:
-            return {"tool_calls": [tool_call_dict(part.call, stream=True)]}
+        if part.call is not None:
+            return tool_call_delta(part.kind, part.call)
         if self.output != "inline":
             return (
                 self.reasoning_fields(part.text)
@@ -72,6 +72,16 @@ def tool_call_dict(call: ToolCall, stream: bool = False) -> dict[str, Any]:
         "function": {"name": call.name, "arguments": call.arguments},
     }
     return {"index": call.index, **out} if stream else out
+
+
+def tool_call_delta(kind: str, call: ToolCall) -> Delta:
+    """A call part as a stream delta: a whole call or a streamed call's start (id, name,
+    arguments ""), then its arguments fragments; its end or drop sends nothing."""
+    if kind in ("tool_call", "tool_call_start"):
+        return {"tool_calls": [tool_call_dict(call, stream=True)]}
+    if kind == "tool_args":
+        return {"tool_calls": [{"index": call.index, "function": {"arguments": call.arguments}}]}
+    return {}
 
 
 def logprob_dict(lp: TokenLogprob) -> dict[str, Any]:

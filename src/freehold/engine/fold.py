@@ -7,7 +7,7 @@ its own wire format once, at the end.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from freehold.engine.types import Chunk, FinishReason, TokenLogprob, ToolCall, Usage
 
@@ -35,9 +35,23 @@ class Choice:
             elif part.kind == "reasoning":
                 self.reasoning += part.text
             elif part.call is not None:
-                self.tool_calls.append(part.call)
+                self._call(part.kind, part.call)
         self.finish_reason = chunk.finish_reason or self.finish_reason
         self.stop_sequence = chunk.stop_sequence or self.stop_sequence
+
+    def _call(self, kind: str, call: ToolCall) -> None:
+        """A whole call, or a streamed call's start, fragment, end or drop."""
+        if kind in ("tool_call", "tool_call_start"):
+            self.tool_calls.append(call)
+            return
+        at = next(i for i, c in enumerate(self.tool_calls) if c.index == call.index)
+        if kind == "tool_call_drop":
+            del self.tool_calls[at]
+        elif kind == "tool_args":
+            whole = self.tool_calls[at].arguments + call.arguments
+            self.tool_calls[at] = replace(call, arguments=whole)
+        else:
+            self.tool_calls[at] = call
 
 
 @dataclass

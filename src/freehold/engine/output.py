@@ -112,6 +112,6 @@ class SlotOutput:
             return Decoded(parts, None, forced)
         parts += self.parser.finish()
         finish = step.finish
-        if finish == "stop" and self.parser.calls:
+        if finish == "stop" and self.parser.made:
             finish = "tool_calls"
         return Decoded(parts, finish)

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Protocol
 
 from freehold.chat.reasoning_stream import Event, ThinkSplitter
 from freehold.chat.reasoning_tracker import format_for_markers
-from freehold.chat.tools.parsers import Piece
+from freehold.chat.tools.parsers import ArgsText, Call, CallEnd, CallStart, Piece
 from freehold.engine.types import Part, ReasoningPlan, TokenLogprob, ToolCall
 
 
@@ -51,7 +52,9 @@ class OutputParser:
             else None
         )
         self.tools = tools
-        self.calls = 0
+        self.calls = 0  # calls started (a call's index)
+        self.made = 0  # calls made (whole, or streamed and confirmed)
+        self._open: list[ToolCall] = []  # streamed calls not yet ended, oldest first
         self._new_id = new_id
         self._tokens: list[int] = []
         self._logprobs: list[TokenLogprob] = []
@@ -95,11 +98,30 @@ class OutputParser:
             if isinstance(piece, str):
                 if piece:
                     parts.append(Part("content", piece))
-                continue
-            call = ToolCall(self.calls, self._new_id(), piece.name, piece.arguments)
-            self.calls += 1
-            parts.append(Part("tool_call", call=call))
+            elif isinstance(piece, ArgsText):
+                call = self._open[-1]
+                parts.append(Part("tool_args", call=replace(call, arguments=piece.text)))
+            elif isinstance(piece, CallEnd):
+                parts.append(self._end(self._open.pop(0), piece.arguments))
+            else:
+                parts.append(self._start(piece))
         return parts
+
+    def _start(self, piece: Call | CallStart) -> Part:
+        arguments = piece.arguments if isinstance(piece, Call) else ""
+        call = ToolCall(self.calls, self._new_id(), piece.name, arguments)
+        self.calls += 1
+        if isinstance(piece, Call):
+            self.made += 1
+            return Part("tool_call", call=call)
+        self._open.append(call)
+        return Part("tool_call_start", call=call)
+
+    def _end(self, call: ToolCall, arguments: str | None) -> Part:
+        if arguments is None:
+            return Part("tool_call_drop", call=call)
+        self.made += 1
+        return Part("tool_call_end", call=replace(call, arguments=arguments))
 
     def _attach(self, parts: list[Part]) -> list[Part]:
         if not parts or not self._tokens:

@@ -13,7 +13,15 @@ if TYPE_CHECKING:
     from freehold.engine.vocab import Vocab
 
 FinishReason = Literal["stop", "length", "tool_calls"]
-PartKind = Literal["content", "reasoning", "tool_call"]
+PartKind = Literal[
+    "content",
+    "reasoning",
+    "tool_call",
+    "tool_call_start",
+    "tool_args",
+    "tool_call_end",
+    "tool_call_drop",
+]
 
 
 @dataclass(frozen=True)
@@ -132,8 +140,9 @@ class TokenLogprob:
 
 @dataclass(frozen=True)
 class ToolCall:
-    """One tool call, whole: ``arguments`` is a JSON object as text. ``index`` counts the
-    calls of one choice from 0."""
+    """One tool call: ``arguments`` is a JSON object as text. ``index`` counts the calls
+    of one choice from 0. In a streamed call's parts, ``arguments`` is what that part
+    carries: "" (start), a fragment (args), the whole text (end)."""
 
     index: int
     id: str
@@ -145,7 +154,11 @@ class ToolCall:
 class Part:
     """A typed piece of one choice's output.
 
-    ``content`` and ``reasoning`` carry ``text``; ``tool_call`` carries ``call``.
+    ``content`` and ``reasoning`` carry ``text``; ``tool_call`` carries a whole ``call``.
+    A call streamed as generated comes as ``tool_call_start`` (id, name), ``tool_args``
+    (argument fragments: they add up to the final text) and ``tool_call_end`` (the whole
+    arguments again), or ``tool_call_drop`` (the call's text was no call after all: it
+    follows as content or whole calls; the fold forgets the dropped call).
     ``tokens``/``logprobs``: the generated tokens behind this part (tokens whose text was
     held back, e.g. a partial marker, go with the next part emitted; ``logprobs`` only
     when the request asked for them).

@@ -122,14 +122,8 @@ class MessageWriter:
         return SseEvent(error_body(exc), "error")
 
     def _part(self, part: Part) -> list[SseEvent]:
-        if part.kind == "tool_call" and part.call is not None:
-            block = {**tool_use_block(part.call), "input": {}}
-            delta = {"type": "input_json_delta", "partial_json": part.call.arguments}
-            return [
-                *self._start(block),
-                _event("content_block_delta", index=self._index, delta=delta),
-                *self._close(),
-            ]
+        if part.call is not None:
+            return self._call(part.kind, part.call)
         if not part.text or (part.kind == "reasoning" and self.hide_thinking):
             return []
         kind = _BLOCK[part.kind]
@@ -141,6 +135,19 @@ class MessageWriter:
             self._thinking += part.text
         delta = {"type": f"{kind}_delta", kind: part.text}
         return [*out, _event("content_block_delta", index=self._index, delta=delta)]
+
+    def _call(self, kind: str, call: ToolCall) -> list[SseEvent]:
+        """A whole call: its block at once; a streamed one: the block opens at its start,
+        takes each fragment as an ``input_json_delta``, closes at its end (or drop)."""
+        if kind in ("tool_call_end", "tool_call_drop"):
+            return self._close()
+        out = []
+        if kind != "tool_args":
+            out += self._start({**tool_use_block(call), "input": {}})
+        if call.arguments:
+            delta = {"type": "input_json_delta", "partial_json": call.arguments}
+            out.append(_event("content_block_delta", index=self._index, delta=delta))
+        return [*out, *(self._close() if kind == "tool_call" else [])]
 
     def _start(self, block: dict[str, Any]) -> list[SseEvent]:
         out = self._close()

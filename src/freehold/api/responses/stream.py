@@ -151,8 +151,8 @@ class ResponseWriter:
         return {"item_id": self._output[index]["id"], "output_index": index}
 
     def _part(self, part: Part) -> list[SseEvent]:
-        if part.kind == "tool_call" and part.call is not None:
-            return [*self._close("completed"), *self._call(part.call)]
+        if part.call is not None:
+            return self._call_part(part.kind, part.call)
         if not part.text or (part.kind == "reasoning" and self.hide_reasoning):
             return []
         kind = "reasoning" if part.kind == "reasoning" else "message"
@@ -195,17 +195,40 @@ class ResponseWriter:
             ),
         ]
 
-    def _call(self, call: ToolCall) -> list[SseEvent]:
-        item = call_item(call, "in_progress")
+    def _call_part(self, kind: str, call: ToolCall) -> list[SseEvent]:
+        """A whole call: its item at once. A streamed one: ``output_item.added`` at its
+        start, one ``function_call_arguments.delta`` per fragment, ``.done`` and
+        ``output_item.done`` at its end; a dropped one leaves the output (status
+        ``incomplete`` in its ``output_item.done``)."""
+        if kind == "tool_args":
+            self._output[-1]["arguments"] += call.arguments
+            return [self._arguments_delta(call.arguments)]
+        if kind == "tool_call_end":
+            return self._call_done(call)
+        if kind == "tool_call_drop":
+            item = {**self._output.pop(), "status": "incomplete"}
+            index = len(self._output)
+            return [self._event("response.output_item.done", output_index=index, item=item)]
+        out = [*self._close("completed"), *self._call_added(call)]
+        if kind == "tool_call":
+            out += [self._arguments_delta(call.arguments), *self._call_done(call)]
+        return out
+
+    def _call_added(self, call: ToolCall) -> list[SseEvent]:
+        item = {**call_item(call, "in_progress"), "arguments": ""}
         self._output.append(item)
+        index = len(self._output) - 1
+        added = self._event("response.output_item.added", output_index=index, item=dict(item))
+        return [added]
+
+    def _arguments_delta(self, text: str) -> SseEvent:
+        return self._event("response.function_call_arguments.delta", **self._where(), delta=text)
+
+    def _call_done(self, call: ToolCall) -> list[SseEvent]:
+        item = self._output[-1]
+        item.update(arguments=call.arguments, status="completed")
         where = self._where()
-        added = {**item, "arguments": ""}
-        item["status"] = "completed"
         return [
-            self._event(
-                "response.output_item.added", output_index=where["output_index"], item=added
-            ),
-            self._event("response.function_call_arguments.delta", **where, delta=call.arguments),
             self._event(
                 "response.function_call_arguments.done",
                 **where,

@@ -13,6 +13,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from freehold.chat.tools.args_stream import ENVELOPE
 from freehold.chat.tools.parsers import (
     Call,
     MarkedCalls,
@@ -108,7 +109,8 @@ class ToolFormat:
     """A family's syntax. ``opens``: opening markers → whether the marker belongs to the
     body. ``close``: the closing marker (None: to the end). ``trigger``: the marker a
     forced grammar starts with and a lazy one waits for. ``args_key``: the arguments'
-    key in the family's JSON call object."""
+    key in the family's JSON call object. ``heads``: where a call's name is known and
+    its arguments object begins (None: calls come whole, once parsed)."""
 
     name: str
     opens: dict[str, bool]
@@ -116,15 +118,23 @@ class ToolFormat:
     parse_body: Callable[[str], list[Piece] | None]
     trigger: str
     args_key: str = "arguments"
+    heads: re.Pattern[str] | None = None
 
     def parser(self) -> MarkedCalls:
-        return MarkedCalls(self.opens, self.close, self.parse_body)
+        return MarkedCalls(self.opens, self.close, self.parse_body, self.heads)
 
 
 FORMATS: dict[str, ToolFormat] = {
     f.name: f
     for f in (
-        ToolFormat("hermes", {"<tool_call>": False}, "</tool_call>", json_calls, "<tool_call>"),
+        ToolFormat(
+            "hermes",
+            {"<tool_call>": False},
+            "</tool_call>",
+            json_calls,
+            "<tool_call>",
+            heads=ENVELOPE,
+        ),
         ToolFormat(
             "llama3",
             {"<|python_tag|>": False, '{"name"': True, '{"type": "function"': True},
@@ -132,8 +142,11 @@ FORMATS: dict[str, ToolFormat] = {
             json_calls,
             "<|python_tag|>",
             args_key="parameters",
+            heads=ENVELOPE,
         ),
-        ToolFormat("mistral", {"[TOOL_CALLS]": False}, None, _mistral_body, "[TOOL_CALLS]"),
+        ToolFormat(
+            "mistral", {"[TOOL_CALLS]": False}, None, _mistral_body, "[TOOL_CALLS]", heads=ENVELOPE
+        ),
         ToolFormat(
             "harmony",
             {"<|start|>assistant" + HARMONY_OPEN: False, HARMONY_OPEN: False},
@@ -148,7 +161,7 @@ FORMATS: dict[str, ToolFormat] = {
         ToolFormat(
             "functionary_v3_1", {"<function=": False}, "</function>", _named_body(">"), "<function="
         ),
-        ToolFormat("generic", {"{": True}, None, _generic_body, ""),
+        ToolFormat("generic", {"{": True}, None, _generic_body, "", heads=ENVELOPE),
     )
 }
 

@@ -1,20 +1,28 @@
-"""Streaming tool-call parsers: answer text in, content text and whole calls out.
+"""Streaming tool-call parsers: answer text in, content text and calls out.
 
 One machine serves every family: text outside a call streams through as content (a
 possible partial opening marker held back); from an opening marker to the family's
 closing marker (or the end of the output) the body is collected, then the family's
 ``parse_body`` turns it into calls. A body that does not parse comes back as content,
 markers included: malformed output is never an error.
+
+With ``heads`` (a family whose arguments are one JSON object in the body), a call is
+announced (``CallStart``) as soon as its name is known and its arguments are written as
+they arrive (``ArgsText``, ``args_stream.CanonJson``); the body's parse then confirms
+each announced call (``CallEnd(arguments)``, the same text the fragments add up to) or
+drops it (``CallEnd(None)``), and the body is read as without streaming.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from freehold.chat.reasoning_stream import _first, _partial
+from freehold.chat.tools.args_stream import Streamed, envelope_name
 
 
 @dataclass(frozen=True)
@@ -23,7 +31,29 @@ class Call:
     arguments: str  # a JSON object, as text
 
 
-Piece = str | Call
+@dataclass(frozen=True)
+class CallStart:
+    """A call's name is known; its arguments follow as ``ArgsText``."""
+
+    name: str
+
+
+@dataclass(frozen=True)
+class ArgsText:
+    """More of the last started call's arguments (final JSON text)."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class CallEnd:
+    """The first started call not yet ended: its whole arguments, or None (dropped:
+    what the body turned out to be follows, as without streaming)."""
+
+    arguments: str | None
+
+
+Piece = str | Call | CallStart | ArgsText | CallEnd
 BodyParser = Callable[[str], list[Piece] | None]
 
 
@@ -88,6 +118,7 @@ class MarkedCalls:
         opens: dict[str, bool],
         close: str | None,
         parse_body: BodyParser,
+        heads: re.Pattern[str] | None = None,
     ) -> None:
         self._opens = opens
         self._markers = tuple(opens)
@@ -98,6 +129,9 @@ class MarkedCalls:
         self._after_call = False  # drop the whitespace between calls
         self._marker: str | None = None  # the opening marker of the call being read
         self.body = ""
+        self._heads = heads  # where a call's name is known and its arguments begin
+        self._streams: list[Streamed] = []  # calls of this body announced so far
+        self._scan_at = 0  # in body: where streaming goes on
 
     @property
     def in_call(self) -> bool:
@@ -122,6 +156,7 @@ class MarkedCalls:
                 buf = buf[at + len(marker) :]
             elif self._close is None:
                 self.body += buf
+                self._advance(out, final=False)
                 return out
             else:
                 buf = self._read_body(out, buf)
@@ -143,16 +178,65 @@ class MarkedCalls:
         at = (self.body + buf).find(self._close, max(0, len(self.body) - len(self._close)))
         if at == -1:
             self.body += buf
+            self._advance(out, final=False)
             return ""
         whole = self.body + buf
         self.body = whole[:at]
         self._end_call(out, closed=True)
         return whole[at + len(self._close) :]
 
+    def _advance(self, out: list[Piece], final: bool) -> None:
+        """Announce the calls whose name is known; write their arguments so far (never
+        a possible start of the closing marker)."""
+        if self._heads is None:
+            return
+        end = len(self.body)
+        if not final and self._close is not None:
+            end -= _partial(self.body, (self._close,))
+        while self._scan_at < end:
+            last = self._streams[-1] if self._streams else None
+            if last is not None and last.canon.failed:
+                return
+            if last is not None and not last.canon.done:
+                text, used = last.canon.feed(self.body[self._scan_at : end])
+                self._scan_at += used
+                last.text += text
+                if text:
+                    out.append(ArgsText(text))
+                continue
+            match = self._heads.search(self.body, self._scan_at, end)
+            name = envelope_name(match) if match else None
+            if match is None or name is None:
+                return
+            self._scan_at = match.end()
+            self._streams.append(Streamed(name))
+            out.append(CallStart(name))
+
+    def _settle(self, out: list[Piece], pieces: list[Piece] | None) -> bool:
+        """End the announced calls when the body's calls are exactly them."""
+        calls = [(p.name, p.arguments) for p in pieces or [] if isinstance(p, Call)]
+        if pieces is None or calls != [(s.name, s.text) for s in self._streams]:
+            out.extend(CallEnd(None) for _ in self._streams)
+            return False
+        for piece in pieces:
+            if isinstance(piece, Call):
+                out.append(CallEnd(piece.arguments))
+                self._after_call, self._ws = True, ""
+            elif isinstance(piece, str):
+                self._text(out, piece)
+        return True
+
     def _end_call(self, out: list[Piece], closed: bool) -> None:
+        if closed:
+            self._advance(out, final=True)
         marker, body = self._marker or "", self.body
-        self._marker, self.body = None, ""
+        self._marker, self.body, self._scan_at = None, "", 0
         pieces = self._parse(body) if closed else None
+        streamed = bool(self._streams)
+        settled = streamed and self._settle(out, pieces)
+        self._streams = []
+        if settled:
+            return
         if pieces is None:  # malformed or cut short: the raw text, as content
             raw = body if self._opens.get(marker) else marker + body
             self._text(out, raw + (self._close if closed and self._close else ""))
