@@ -173,6 +173,18 @@ def pieces_by_char(family: str, text: str) -> list[tuple[int, Piece]]:
     [
         ("hermes", '<tool_call>\n{"name": "f", "arguments": {"a": [1, {"b": "x"}]}}\n</tool_call>'),
         ("llama3", '<|python_tag|>{"name": "f", "parameters": {"a": [1, {"b": "x"}]}}'),
+        ("mistral", '[TOOL_CALLS]f[ARGS]{"a": [1, {"b": "x"}]}'),
+        (
+            "harmony",
+            "<|channel|>commentary to=functions.f <|constrain|>json<|message|>"
+            '{"a": [1, {"b": "x"}]}<|call|>',
+        ),
+        (
+            "deepseek",
+            f'{DS}function<｜tool▁sep｜>f\n```json\n{{"a": [1, {{"b": "x"}}]}}\n```{DS_END}',
+        ),
+        ("deepseek", f'{DS}f<｜tool▁sep｜>{{"a": [1, {{"b": "x"}}]}}{DS_END}'),
+        ("functionary_v3_1", '<function=f>{"a": [1, {"b": "x"}]}</function>'),
         ("llama3", '{"name": "f", "parameters": {"a": [1, {"b": "x"}]}}'),
         ("mistral", '[TOOL_CALLS][{"name": "f", "arguments": {"a": [1, {"b": "x"}]}}]'),
         ("generic", '{"tool_call": {"name": "f", "arguments": {"a": [1, {"b": "x"}]}}}'),
@@ -232,15 +244,9 @@ def test_an_announced_call_that_does_not_parse_as_streamed_is_dropped(text, afte
 
 
 @pytest.mark.parametrize(
-    ("family", "text"),
-    [
-        (f, t)
-        for f, t, _ in CASES
-        if f in ("harmony", "deepseek", "functionary_v3_1", "functionary_v3_2")
-    ]
-    + [("mistral", '[TOOL_CALLS]get_weather[ARGS]{"city": "Paris"}')],
+    "text", ['>>>get_weather\n{"city": "Paris"}', '>>>all\nSure.>>>get_weather\n{"city": "Paris"}']
 )
-def test_families_without_a_json_envelope_send_calls_whole(family, text) -> None:
-    got = [p for _, p in pieces_by_char(family, text)]
+def test_functionary_v3_2_sends_calls_whole(text) -> None:
+    got = [p for _, p in pieces_by_char("functionary_v3_2", text)]
     assert not [p for p in got if isinstance(p, CallStart | ArgsText | CallEnd)]
-    assert [p for p in got if isinstance(p, Call)]
+    assert [p for p in got if isinstance(p, Call)] == [PARIS]

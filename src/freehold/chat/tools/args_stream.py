@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 _NUMBER = set("0123456789+-.eE")
@@ -128,16 +129,45 @@ class Streamed:
     canon: CanonJson = field(default_factory=CanonJson)
 
 
-# ``{"name": "NAME", "arguments": {`` (or ``parameters``): a JSON call object whose name
-# comes first, up to its arguments object (not consumed).
-ENVELOPE = re.compile(
-    r'\{\s*"name"\s*:\s*("(?:[^"\\]|\\.)*")\s*,\s*"(?:arguments|parameters)"\s*:\s*(?=\{)'
-)
+NameOf = Callable[[str], str | None]
 
 
-def envelope_name(match: re.Match[str]) -> str | None:
+def json_name(text: str) -> str | None:
     try:
-        name = json.loads(match.group(1))
+        name = json.loads(text)
     except ValueError:
         return None
     return name if isinstance(name, str) and name else None
+
+
+def plain_name(text: str) -> str | None:
+    return text.split("<|constrain|>")[0].strip() or None
+
+
+@dataclass(frozen=True)
+class Heads:
+    """Where, in a call body, a call's name is known and its arguments object begins:
+    patterns whose group 1 is the name and whose match ends right before the ``{``."""
+
+    patterns: tuple[tuple[re.Pattern[str], NameOf], ...]
+
+    def find(self, body: str, start: int, end: int) -> tuple[str, int] | None:
+        """(name, where the arguments begin) of the first head in ``body[start:end]``."""
+        found = [(m, name_of) for p, name_of in self.patterns if (m := p.search(body, start, end))]
+        if not found:
+            return None
+        match, name_of = min(found, key=lambda f: f[0].start())
+        name = name_of(match.group(1))
+        return (name, match.end()) if name else None
+
+
+def heads(*patterns: tuple[str, NameOf]) -> Heads:
+    return Heads(tuple((re.compile(p, re.S), name_of) for p, name_of in patterns))
+
+
+# ``{"name": "NAME", "arguments": {`` (or ``parameters``): a JSON call object whose name
+# comes first, up to its arguments object.
+ENVELOPE = (
+    r'\{\s*"name"\s*:\s*("(?:[^"\\]|\\.)*")\s*,\s*"(?:arguments|parameters)"\s*:\s*(?=\{)',
+    json_name,
+)

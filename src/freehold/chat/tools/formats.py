@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from freehold.chat.tools.args_stream import ENVELOPE
+from freehold.chat.tools.args_stream import ENVELOPE, Heads, heads, plain_name
 from freehold.chat.tools.parsers import (
     Call,
     MarkedCalls,
@@ -30,6 +30,22 @@ DS_CALL_BEGIN, DS_CALL_END, DS_SEP = (
     "<｜tool▁sep｜>",
 )
 HARMONY_OPEN = "<|channel|>commentary to=functions."
+# where a call's arguments object begins, its name known (see args_stream.Heads)
+JSON_HEADS = heads(ENVELOPE)
+MISTRAL_HEADS = heads(
+    ENVELOPE, (r'(?:^|\[TOOL_CALLS\])\s*([^\[\]{}"\s]+)\[ARGS\]\s*(?=\{)', plain_name)
+)
+DEEPSEEK_HEADS = heads(
+    (
+        re.escape(DS_CALL_BEGIN)
+        + r"(?:function)?(?:"
+        + re.escape(DS_SEP)
+        + r")?([^\n<]+?)\s*(?:"
+        + re.escape(DS_SEP)
+        + r")?\s*(?:```json)?\s*(?=\{)",
+        plain_name,
+    )
+)
 
 
 def _deepseek_body(body: str) -> list[Piece] | None:
@@ -118,7 +134,7 @@ class ToolFormat:
     parse_body: Callable[[str], list[Piece] | None]
     trigger: str
     args_key: str = "arguments"
-    heads: re.Pattern[str] | None = None
+    heads: Heads | None = None
 
     def parser(self) -> MarkedCalls:
         return MarkedCalls(self.opens, self.close, self.parse_body, self.heads)
@@ -133,7 +149,7 @@ FORMATS: dict[str, ToolFormat] = {
             "</tool_call>",
             json_calls,
             "<tool_call>",
-            heads=ENVELOPE,
+            heads=JSON_HEADS,
         ),
         ToolFormat(
             "llama3",
@@ -142,10 +158,15 @@ FORMATS: dict[str, ToolFormat] = {
             json_calls,
             "<|python_tag|>",
             args_key="parameters",
-            heads=ENVELOPE,
+            heads=JSON_HEADS,
         ),
         ToolFormat(
-            "mistral", {"[TOOL_CALLS]": False}, None, _mistral_body, "[TOOL_CALLS]", heads=ENVELOPE
+            "mistral",
+            {"[TOOL_CALLS]": False},
+            None,
+            _mistral_body,
+            "[TOOL_CALLS]",
+            heads=MISTRAL_HEADS,
         ),
         ToolFormat(
             "harmony",
@@ -153,15 +174,26 @@ FORMATS: dict[str, ToolFormat] = {
             "<|call|>",
             _named_body("<|message|>"),
             HARMONY_OPEN,
+            heads=heads((r"^(.*?)<\|message\|>\s*(?=\{)", plain_name)),
         ),
         ToolFormat(
-            "deepseek", {DS_CALLS_BEGIN: False}, DS_CALLS_END, _deepseek_body, DS_CALLS_BEGIN
+            "deepseek",
+            {DS_CALLS_BEGIN: False},
+            DS_CALLS_END,
+            _deepseek_body,
+            DS_CALLS_BEGIN,
+            heads=DEEPSEEK_HEADS,
         ),
         ToolFormat("functionary_v3_2", {">>>": False}, None, _functionary_v32_body, ">>>"),
         ToolFormat(
-            "functionary_v3_1", {"<function=": False}, "</function>", _named_body(">"), "<function="
+            "functionary_v3_1",
+            {"<function=": False},
+            "</function>",
+            _named_body(">"),
+            "<function=",
+            heads=heads((r'^([^>{"\n]+)>\s*(?=\{)', plain_name)),
         ),
-        ToolFormat("generic", {"{": True}, None, _generic_body, "", heads=ENVELOPE),
+        ToolFormat("generic", {"{": True}, None, _generic_body, "", heads=JSON_HEADS),
     )
 }
 

@@ -16,13 +16,12 @@ drops it (``CallEnd(None)``), and the body is read as without streaming.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from freehold.chat.reasoning_stream import _first, _partial
-from freehold.chat.tools.args_stream import Streamed, envelope_name
+from freehold.chat.tools.args_stream import Heads, Streamed
 
 
 @dataclass(frozen=True)
@@ -118,7 +117,7 @@ class MarkedCalls:
         opens: dict[str, bool],
         close: str | None,
         parse_body: BodyParser,
-        heads: re.Pattern[str] | None = None,
+        heads: Heads | None = None,
     ) -> None:
         self._opens = opens
         self._markers = tuple(opens)
@@ -204,11 +203,10 @@ class MarkedCalls:
                 if text:
                     out.append(ArgsText(text))
                 continue
-            match = self._heads.search(self.body, self._scan_at, end)
-            name = envelope_name(match) if match else None
-            if match is None or name is None:
+            head = self._heads.find(self.body, self._scan_at, end)
+            if head is None:
                 return
-            self._scan_at = match.end()
+            name, self._scan_at = head
             self._streams.append(Streamed(name))
             out.append(CallStart(name))
 
