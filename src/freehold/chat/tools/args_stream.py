@@ -25,11 +25,12 @@ def _string_text(value: str) -> str:
 
 class CanonJson:
     """One JSON value, fed as text; ``feed`` returns the canonical text it can write so
-    far and stops consuming at the value's end (``done``). ``failed``: not JSON as
-    ``json.loads`` reads it token by token (nothing more is written)."""
+    far and stops consuming at the value's end (``done``). ``failed``: a token or a
+    bracket ``json.loads`` would refuse (nothing more is written). The grammar between
+    tokens (a missing colon) is left to the body's parse, which drops such a call."""
 
     def __init__(self) -> None:
-        self.depth = 0
+        self._open: list[str] = []  # the brackets opened and not yet closed
         self.done = False
         self.failed = False
         self._state = "value"  # value | string | escape | number | literal
@@ -70,15 +71,25 @@ class CanonJson:
             self._state = "string"
             out.append(char)
         elif char in _SEPARATORS:
-            out.append(_SEPARATORS[char])
-            self.depth += {"{": 1, "[": 1, "}": -1, "]": -1}.get(char, 0)
-            self.done = self.depth == 0 and char in "}]"
-            self.failed = self.depth < 0 or (self.depth == 0 and char in ",:")
+            self._structure(char, out)
         elif char in _NUMBER or char.isalpha():
             self._state = "number" if char in _NUMBER else "literal"
             self._token = char
         else:
             self.failed = True
+
+    def _structure(self, char: str, out: list[str]) -> None:
+        if char in "{[":
+            self._open.append(char)
+        elif char in "}]":
+            if not self._open or self._open.pop() + char not in ("{}", "[]"):
+                self.failed = True
+                return
+            self.done = not self._open
+        elif not self._open:  # a separator outside the value
+            self.failed = True
+            return
+        out.append(_SEPARATORS[char])
 
     def _end_token(self, out: list[str]) -> None:
         token, kind = self._token, self._state
