@@ -56,7 +56,9 @@ def test_any_object_in_any_pieces_comes_out_as_the_final_text(seed) -> None:
     assert out == json.dumps(json.loads(text), ensure_ascii=False)
 
 
-@pytest.mark.parametrize("text", ['{"a": tru}', '{"a": 1.2.3}', '{"a": "\\x"}', '{"a": [1}', "{]}"])
+@pytest.mark.parametrize(
+    "text", ['{"a": tru}', '{"a": 1.2.3}', '{"a": "\\x"}', '{"a": [1}', "{]}", '{"a": "x\ny"}']
+)
 def test_a_token_or_bracket_json_refuses_stops_the_stream(text) -> None:
     out, used, canon = feed_in_pieces(random.Random(0), text)
     assert canon.failed and not canon.done

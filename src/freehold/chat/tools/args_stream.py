@@ -4,7 +4,7 @@ A call's final ``arguments`` is ``json.dumps(json.loads(text), ensure_ascii=Fals
 (``parsers.arguments_text``). ``CanonJson`` writes that same text piece by piece while the
 model is still writing the value: whitespace dropped, ``, `` and ``: `` separators,
 strings re-escaped as they arrive, numbers and literals once they end. It stops at the
-end of the value, so the envelope's closing brace is never part of it. ``CallHeads``
+end of the value, so the envelope's closing brace is never part of it. ``Heads``
 finds, in a call body, where a call's name is known and its arguments object begins.
 """
 
@@ -49,6 +49,8 @@ class CanonJson:
         if self._state == "string":
             if char == "\\":
                 self._state, self._token = "escape", char
+            elif char < " ":  # a raw control character: json.loads refuses it
+                self.failed = True
             else:
                 out.append('"' if char == '"' else _string_text(char))
                 self._state = "value" if char == '"' else "string"
