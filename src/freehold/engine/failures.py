@@ -37,11 +37,12 @@ def kv_cache_full() -> FreeholdError:
     )
 
 
-def engine_failed(reason: str) -> FreeholdError:
-    """The scheduler thread died: every request held and every later one."""
+def engine_failed(reason: str, status: int = 500) -> FreeholdError:
+    """The scheduler thread died: a 500 for every request it held, a 503 for every later
+    one."""
     return FreeholdError(
         f"the server cannot generate any more ({reason}); restart it",
-        status=500,
+        status=status,
         type="server_error",
         code="engine_failed",
     )

@@ -14,10 +14,8 @@ from __future__ import annotations
 
 import logging
 import math
-import queue
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import replace
 
@@ -29,13 +27,14 @@ from freehold.engine.failures import (
     kv_victim,
     shutting_down,
 )
+from freehold.engine.job_queue import JobQueue
 from freehold.engine.jobs import Job, Slot, made_with
 from freehold.engine.lora import AdapterChoice
 from freehold.engine.output import SlotOutput
 from freehold.engine.prefix import place
 from freehold.engine.types import Chunk, Usage
 from freehold.engine.vision import first_image_token, leading_image_tokens
-from freehold.errors import FreeholdError, bad_request, queue_full
+from freehold.errors import FreeholdError
 
 log = logging.getLogger(__name__)
 
@@ -59,14 +58,7 @@ class Scheduler:
         self.backend = backend
         self._flush = flush
         self.slots = [Slot(seq=i) for i in range(n_slots)]
-        self.max_queue = max_queue
-        # Why the thread died (then every request is refused with it), else None.
-        self.failure: str | None = None
-        self._inbox: queue.Queue[Job | None] = queue.Queue()
-        self._waiting: deque[Job] = deque()
-        self._lock = threading.Lock()
-        self._inflight = 0
-        self._closed = False
+        self.jobs = JobQueue(n_slots, max_queue)
         self._admissions = 0
         self._drain_by = math.inf  # set at shutdown: every job ends by then
         self._turn = 0
@@ -77,38 +69,19 @@ class Scheduler:
     def start(self) -> None:
         self._thread.start()
 
+    @property
+    def failure(self) -> str | None:
+        """Why the thread died (then every request is refused with it), else None."""
+        return self.jobs.failure
+
     def submit(self, job: Job) -> None:
-        with self._lock:
-            if self.failure is not None:
-                raise FreeholdError(
-                    f"the server cannot generate any more ({self.failure}); restart it",
-                    status=503,
-                    type="server_error",
-                    code="engine_failed",
-                )
-            if self._closed:
-                raise shutting_down()
-            if job.request.n > len(self.slots):
-                raise bad_request(
-                    f"n={job.request.n} choices need as many slots; this server has "
-                    f"{len(self.slots)} (--parallel)",
-                    "n",
-                )
-            if self._inflight >= len(self.slots) + self.max_queue:
-                raise queue_full(
-                    f"server busy: {len(self.slots)} slots in use and {self.max_queue} requests "
-                    "waiting; retry shortly"
-                )
-            self._inflight += 1
-            self._inbox.put(job)
+        self.jobs.submit(job)
 
     def stop(self, timeout: float = 60.0) -> bool:
         """Stop the thread after its current step; every request still waiting or running
         is answered "server shutting down". True once the thread is gone: only then may
         the caller free llama.cpp (the thread may be inside ``llama_decode``)."""
-        with self._lock:
-            self._closed = True
-            self._inbox.put(None)
+        self.jobs.close()
         if self._thread.ident is not None:
             self._thread.join(timeout)
         if self._thread.is_alive():
@@ -122,17 +95,16 @@ class Scheduler:
 
     def load(self) -> dict[str, int]:
         busy = sum(1 for s in self.slots if s.job is not None)
-        with self._lock:
-            return {"slots": len(self.slots), "busy": busy, "inflight": self._inflight}
+        return {"slots": len(self.slots), "busy": busy, "inflight": self.jobs.inflight()}
 
     # -- scheduler thread -----------------------------------------------------------------
     def tick(self, block: bool) -> bool:
         """One round: take new jobs (waiting for one when ``block`` and idle), drop the
         cancelled, admit, decode one step. False once ``stop`` was asked."""
-        idle = not self._waiting and all(s.job is None for s in self.slots)
+        idle = not self.jobs.waiting and all(s.job is None for s in self.slots)
         if block and idle:
             self._flush()
-        if not self._take_inbox(block=block and idle):
+        if not self.jobs.take(block=block and idle):
             return False
         try:
             self._drop_cancelled()
@@ -158,31 +130,10 @@ class Scheduler:
         self._answer_all(shutting_down())
         self._flush()
 
-    def _take_inbox(self, block: bool) -> bool:
-        try:
-            item = self._inbox.get(block=block)
-            while True:
-                if item is None:
-                    return False
-                self._waiting.append(item)
-                item = self._inbox.get_nowait()
-        except queue.Empty:
-            return True
-
-    def _drain_inbox(self) -> list[Job]:
-        jobs: list[Job] = []
-        while True:
-            try:
-                item = self._inbox.get_nowait()
-            except queue.Empty:
-                return jobs
-            if item is not None:
-                jobs.append(item)
-
     def _drop_cancelled(self) -> None:
-        for job in [j for j in self._waiting if j.cancelled]:
-            self._waiting.remove(job)
-            self._release()
+        for job in [j for j in self.jobs.waiting if j.cancelled]:
+            self.jobs.waiting.remove(job)
+            self.jobs.release()
         for slot in self.slots:
             if slot.job is not None and slot.job.cancelled:
                 self._finish(slot)
@@ -194,10 +145,10 @@ class Scheduler:
         with an earlier deadline, frees the slot first.)"""
         now = time.monotonic()
         draining = self._drain_by <= now
-        for job in list(self._waiting) if draining else []:
-            self._waiting.remove(job)
+        for job in list(self.jobs.waiting) if draining else []:
+            self.jobs.waiting.remove(job)
             job.emit(shutting_down())
-            self._release()
+            self.jobs.release()
         for slot in self.slots:
             if slot.job is not None and (draining or slot.job.deadline <= now):
                 assert slot.out is not None
@@ -208,7 +159,7 @@ class Scheduler:
         """Start waiting jobs in idle slots, oldest first; a job whose prefix a busy slot
         is still computing waits for it (engine/prefix.py), the next ones may go ahead. A
         job of n choices needs n idle slots at once: it waits at the head of the queue."""
-        for job in list(self._waiting):
+        for job in list(self.jobs.waiting):
             n = max(1, job.request.n)
             if sum(not s.busy for s in self.slots) < n:
                 return
@@ -216,7 +167,7 @@ class Scheduler:
             placement = place(job.prompt, self.slots, made_with(job.request.adapters))
             if placement is None:
                 continue
-            self._waiting.remove(job)
+            self.jobs.waiting.remove(job)
             best = placement.slot
             assert isinstance(best, Slot)
             idle = sorted((s for s in self.slots if not s.busy and s is not best), key=_lru)
@@ -421,7 +372,7 @@ class Scheduler:
             self._finish(sibling, error=error)
         slot.siblings = []
         if job.running == 0:
-            self._release()
+            self.jobs.release()
 
     def _fail(self, slot: Slot, error: FreeholdError, forget: bool = False) -> None:
         """Answer ``slot``'s job with ``error``; ``forget``: its KV cells are suspect."""
@@ -429,10 +380,6 @@ class Scheduler:
             slot.cache = []
             self.backend.forget(slot.seq)
         self._finish(slot, error=error)
-
-    def _release(self) -> None:
-        with self._lock:
-            self._inflight -= 1
 
     def _decode_failed(self, batch: list[tuple[Slot, int, list[int]]], exc: Exception) -> None:
         """Undo the step, then fail what must fail: on a full KV cache, the one request
@@ -461,26 +408,20 @@ class Scheduler:
         for slot in self.slots:
             if slot.job is not None:
                 self._finish(slot, error=error)
-        with self._lock:
-            waiting = [*self._waiting, *self._drain_inbox()]
-            self._waiting.clear()
-        for job in waiting:
+        for job in self.jobs.take_all():
             job.emit(error)
-            self._release()
+            self.jobs.release()
 
     def _die(self, exc: BaseException) -> None:
         """The thread is dying: refuse new jobs, answer every held one (no backend calls:
         its state is unknown)."""
         log.critical("the scheduler thread died; the server cannot generate", exc_info=exc)
-        with self._lock:
-            self.failure = f"scheduler thread died: {type(exc).__name__}: {exc}"
-            jobs = [s.job for s in self.slots if s.job is not None]
-            jobs += [*self._waiting, *self._drain_inbox()]
-            self._waiting.clear()
-            self._inflight = 0
-            for slot in self.slots:
-                slot.job = None
-        error = engine_failed(self.failure)
+        reason = f"scheduler thread died: {type(exc).__name__}: {exc}"
+        jobs = [s.job for s in self.slots if s.job is not None]
+        for slot in self.slots:
+            slot.job = None
+        jobs += self.jobs.fail(reason)
+        error = engine_failed(reason)
         for job in jobs:
             try:
                 job.emit(error)
