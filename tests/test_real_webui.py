@@ -59,13 +59,15 @@ def page(browser):
 
 def cap_replies(page, max_tokens: int) -> list[dict]:
     """Pass the page's chat requests on with ``max_tokens`` added (the page sends none; a
-    cap keeps the suite fast); returns the bodies the page sent, as it sent them."""
+    cap keeps the suite fast) and greedy decoding (a sampled 12-token answer of the tiny
+    model was sometimes only whitespace: the page then showed an empty reply, rightly);
+    returns the bodies the page sent, as it sent them."""
     sent: list[dict] = []
 
     def handle(route):
         body = route.request.post_data_json
         sent.append(body)
-        route.continue_(post_data=json.dumps({**body, "max_tokens": max_tokens}))
+        route.continue_(post_data=json.dumps({**body, "max_tokens": max_tokens, "temperature": 0}))
 
     page.route("**/v1/chat/completions", handle)
     return sent
