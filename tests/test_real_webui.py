@@ -80,8 +80,14 @@ def slot_held(server):
             "max_tokens": 4000, "ignore_eos": True}  # fmt: skip
     with httpx.stream("POST", f"{server.base_url}/v1/chat/completions", json=body, timeout=60) as r:
         assert r.status_code == 200
-        next(line for line in r.iter_lines() if line.startswith("data:"))
+        # keep the line iterator referenced: a generator expression over r.iter_lines()
+        # is collected after next(), and closing it closes the connection (httpcore), so
+        # the server rightly cancels the held reply and the slot was free for the page
+        lines = r.iter_lines()
+        next(line for line in lines if line.startswith("data:"))
         yield
+        health = httpx.get(f"{server.base_url}/health", timeout=10).json()
+        assert health["slots"]["inflight"] == 1, health  # still held after the page's turn
     assert server.wait_idle(60), "the held reply did not end when its client left"
 
 
