@@ -20,6 +20,7 @@ from freehold.chat import reasoning
 from freehold.chat.template import choose_template, render
 from freehold.chat.tools.formats import detect_tool_format
 from freehold.config import Settings
+from freehold.engine.failures import engine_failed
 from freehold.engine.registry import Entry, Registry
 from freehold.engine.types import Chunk, Engine, GenerationRequest, ModelInfo
 from freehold.errors import FreeholdError
@@ -88,12 +89,7 @@ class Service:
         self.registry.check_fits(entry)
         failure = entry.engine.failure if entry.engine is not None else None
         if failure is not None:
-            raise FreeholdError(
-                f"the server cannot generate any more ({failure}); restart it",
-                status=503,
-                type="server_error",
-                code="engine_failed",
-            )
+            raise engine_failed(failure, status=503)
         view = self.view(entry)
         if view is None:
             async with self.registry.lease(entry):
