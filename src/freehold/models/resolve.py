@@ -34,23 +34,6 @@ class Located:
     mmproj: Path | None = None
 
 
-def locate_model(
-    ref: str | None,
-    *,
-    models_dir: Path,
-    offline: bool,
-    token: str | None = None,
-    ctx_size: int = 4096,
-    reporter: Reporter | None = None,
-) -> Path:
-    """The GGUF file to serve for ``ref``; pulls it first when missing (unless offline)."""
-    found = locate(
-        ref, models_dir=models_dir, offline=offline, token=token, ctx_size=ctx_size,
-        reporter=reporter,
-    )  # fmt: skip
-    return found.path
-
-
 def locate(
     ref: str | None,
     *,
