@@ -12,6 +12,7 @@ from openai.types.responses import Response, ResponseStreamEvent
 from openapi import validate, validate_response_event
 from pydantic import TypeAdapter
 from test_reasoning_routes import thinking_engine
+from test_tools_routes import WEATHER as CHAT_WEATHER
 from test_tools_routes import tool_engine
 
 from freehold.engine.fake import FakeEngine
@@ -232,16 +233,7 @@ async def test_bad_input_is_a_4xx_naming_the_field(fake, change, param):
     assert len(engine.requests) == 1
 
 
-WEATHER = {
-    "type": "function",
-    "name": "get_weather",
-    "description": "Current weather of a city",
-    "parameters": {
-        "type": "object",
-        "properties": {"city": {"type": "string"}},
-        "required": ["city"],
-    },
-}
+WEATHER = {"type": "function", **CHAT_WEATHER["function"]}  # Responses' flat tool shape
 
 
 async def test_function_call_whole_and_streamed(fake):
